@@ -1,0 +1,161 @@
+"""Domain events and commands: the one list of them.
+
+Events are frozen dataclasses named in the past tense: something that happened, as
+seen by the component that saw it. Commands are imperative: something a component
+asks another to do. Every event carries ``at``, the time it happened (seconds since
+the epoch, taken from the injected clock of whoever produced it).
+
+``call_id`` is Asterisk's ``Linkedid`` of the call: the uniqueid of the first channel
+of the call, shared by every channel that joins it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --------------------------------------------------------------------------- calls
+
+
+@dataclass(frozen=True, slots=True)
+class CallArrived:
+    """An inbound call appeared on the PBX (first channel of a new linkedid in an
+    inbound context)."""
+
+    call_id: str
+    channel: str
+    uniqueid: str
+    caller_number: str
+    caller_name: str
+    dnis: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallerIdentified:
+    """The caller's number became known or changed (NewCallerid, AGI environment)."""
+
+    call_id: str
+    caller_number: str
+    caller_name: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallQueued:
+    """The call joined a queue (our router, or Asterisk's QueueCallerJoin)."""
+
+    call_id: str
+    queue: str
+    at: float
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOffered:
+    """An agent's phone started ringing for the call (AMI DialBegin towards the
+    agent's device). ``device`` is the dialled device without the channel suffix,
+    e.g. ``Local/1001@agents`` or ``PJSIP/1001``."""
+
+    call_id: str
+    device: str
+    agent_channel: str
+    at: float
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRingEnded:
+    """An agent's phone stopped ringing without answering (DialEnd not ANSWER)."""
+
+    call_id: str
+    device: str
+    agent_channel: str
+    status: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    """The agent answered: the caller is talking to ``device``."""
+
+    call_id: str
+    device: str
+    agent_channel: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    """The call was moved elsewhere (blind or attended transfer, Redirect)."""
+
+    call_id: str
+    target: str
+    kind: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The last channel of the call hung up."""
+
+    call_id: str
+    at: float
+    cause: str = ""
+    cause_txt: str = ""
+
+
+# -------------------------------------------------------------------------- agents
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    """An agent moved to another state (see ``routing.agents``)."""
+
+    agent_id: str
+    state: str
+    reason: str
+    at: float
+    call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenPopSent:
+    """A screen-pop was pushed to an agent's console."""
+
+    agent_id: str
+    call_id: str
+    at: float
+    ring_at: float
+    sockets: int
+
+
+# ------------------------------------------------------------------------ commands
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCall:
+    """Router decision: ring ``agent_id`` for ``call_id``."""
+
+    call_id: str
+    agent_id: str
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartWrapUp:
+    """Router decision: ``agent_id`` enters after-call work for ``seconds``."""
+
+    agent_id: str
+    seconds: float
+
+
+CALL_EVENTS = (
+    CallArrived,
+    CallerIdentified,
+    CallQueued,
+    AgentOffered,
+    AgentRingEnded,
+    CallAnswered,
+    CallTransferred,
+    CallEnded,
+)
