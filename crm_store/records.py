@@ -1,0 +1,110 @@
+"""Plain values the store hands out: frozen dataclasses, never live ORM rows.
+
+Times are float seconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AgentRecord",
+    "CallerLookup",
+    "ContactRecord",
+    "ContactSummary",
+    "CustomerCard",
+    "SeedResult",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerCard:
+    """What an agent sees of a customer. ``phones`` are E.164, in the order entered."""
+
+    id: int
+    account_number: str
+    name: str
+    company: str
+    tier: str
+    email: str
+    notes: str
+    phones: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactSummary:
+    """One past contact as listed on a screen-pop. ``agent`` is the agent's display
+    name, else username, else ``""``."""
+
+    call_id: str
+    direction: str
+    arrived_at: float
+    agent: str
+    queue: str
+    outcome: str | None
+    disposition: str
+    notes: str
+    talk_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallerLookup:
+    """The answer to "who is calling from this number?".
+
+    ``recent_contacts`` are the newest closed contacts of the first customer in
+    ``customers`` (customers are in the order they were created)."""
+
+    number: str
+    e164: str | None
+    customers: tuple[CustomerCard, ...] = ()
+    recent_contacts: tuple[ContactSummary, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """One call, as logged. ``ivr`` is the list of IVR steps, decoded."""
+
+    id: int
+    call_id: str
+    direction: str
+    channel: str
+    caller_number: str
+    caller_e164: str | None
+    dnis: str
+    customer_id: int | None
+    arrived_at: float
+    queued_at: float | None
+    offered_at: float | None
+    answered_at: float | None
+    ended_at: float | None
+    queue: str
+    agent_id: int | None
+    ivr: tuple[dict[str, Any], ...]
+    outcome: str | None
+    status: str
+    wait_s: float | None
+    talk_s: float | None
+    disposition: str
+    notes: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """An agent account, without its password hash."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    extension: str
+    interface: str
+    skills: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeedResult:
+    """The E.164 numbers of the seeded customers, each once, the fixed demo
+    customer's first."""
+
+    numbers: tuple[str, ...] = field(default=())

@@ -1,0 +1,635 @@
+"""The CRM store facade: customers, caller lookup, the contact log, agents.
+
+Plain synchronous SQLAlchemy. The server calls it from a thread pool, so every
+public method opens and closes its own session and returns frozen dataclasses from
+``records``. Times cross the API as float seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from .models import (
+    AGENT_ROLES,
+    CONTACT_DIRECTIONS,
+    CONTACT_OUTCOMES,
+    PHONE_KINDS,
+    TIERS,
+    Agent,
+    Base,
+    Contact,
+    Customer,
+    CustomerPhone,
+)
+from .phones import normalize
+from .records import (
+    AgentRecord,
+    CallerLookup,
+    ContactRecord,
+    ContactSummary,
+    CustomerCard,
+)
+
+__all__ = [
+    "ContactNotFound",
+    "NotContactAgent",
+    "Store",
+    "account_number_for",
+    "contact_durations",
+    "default_outcome",
+    "make_engine",
+]
+
+log = logging.getLogger(__name__)
+
+# OWASP's argon2id minimum: about 30 ms per hash, so seeding and logging in stay quick.
+PASSWORD_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+PhoneInput = str | tuple[str, str]
+
+_CONTACT_FIELDS = frozenset(
+    {
+        "customer_id",
+        "queue",
+        "queued_at",
+        "offered_at",
+        "answered_at",
+        "agent_id",
+        "ivr",
+        "caller_number",
+        "disposition",
+        "notes",
+        "channel",
+    }
+)
+_CONTACT_TIMES = frozenset({"queued_at", "offered_at", "answered_at"})
+
+
+class ContactNotFound(LookupError):
+    """No contact has this call id (the caller asked about a call never opened)."""
+
+
+class NotContactAgent(PermissionError):
+    """An agent tried to wrap up a contact that another agent (or nobody) handled."""
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create the engine for ``url``.
+
+    SQLite: the file's directory is created, WAL journal, foreign keys on, usable
+    from several threads (an in-memory database is one shared connection).
+    PostgreSQL (``postgresql+psycopg://...``): connections are checked before use.
+    Extra keyword arguments go to ``create_engine``.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(parsed, **kwargs)
+
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    connect_args = {"check_same_thread": False, **kwargs.pop("connect_args", {})}
+    if in_memory:
+        kwargs.setdefault("poolclass", StaticPool)
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, connect_args=connect_args, **kwargs)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+    finally:
+        cursor.close()
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def default_outcome(direction: str, queued: Any, answered: Any) -> str:
+    """The outcome of a call that ended without one being given: answered if an
+    agent answered; otherwise abandoned in the queue if it was queued; an outbound
+    call nobody answered is unanswered; an inbound one abandoned in the IVR."""
+    if answered is not None:
+        return "answered"
+    if queued is not None:
+        return "abandoned_in_queue"
+    if direction == "outbound":
+        return "unanswered"
+    return "abandoned_in_ivr"
+
+
+def contact_durations(
+    queued: datetime | None, answered: datetime | None, ended: datetime
+) -> tuple[float | None, float | None]:
+    """``(wait_s, talk_s)``: wait is queued until answered (or until the end when
+    never answered), None if never queued; talk is answered until the end, None if
+    never answered. Clock skew never makes them negative."""
+    wait = None
+    if queued is not None:
+        wait = max(0.0, ((answered or ended) - queued).total_seconds())
+    talk = None
+    if answered is not None:
+        talk = max(0.0, (ended - answered).total_seconds())
+    return wait, talk
+
+
+def account_number_for(customer_id: int) -> str:
+    """The account number given to a customer created without one: ``9`` and the
+    zero-padded id, then two ISO 7064 mod 97-10 check digits (``9000-0023-xx``)."""
+    digits = f"9{customer_id:07d}"
+    check = 98 - (int(digits) * 100) % 97
+    return f"{digits[:4]}-{digits[4:]}-{check:02d}"
+
+
+def _dt(t: float | None) -> datetime | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(float(t), UTC)
+
+
+def _ts(d: datetime | None) -> float | None:
+    return None if d is None else d.timestamp()
+
+
+# --------------------------------------------------------------------------- store
+
+
+class Store:
+    """Every CRM read and write the server needs."""
+
+    def __init__(
+        self, engine: Engine, *, region: str = "US", clock: Callable[[], float] = time.time
+    ) -> None:
+        self.engine = engine
+        self.region = region
+        self.clock = clock  # only for created_at
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        """Create the tables that do not exist yet."""
+        Base.metadata.create_all(self.engine)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # ----------------------------------------------------------------- customers
+
+    def add_customer(
+        self,
+        *,
+        name: str,
+        company: str = "",
+        tier: str = "standard",
+        email: str = "",
+        notes: str = "",
+        account_number: str | None = None,
+        phones: Iterable[PhoneInput] = (),
+    ) -> int:
+        """Add a customer and return its id. ``phones`` are raw strings (kind
+        ``mobile``) or ``(raw, kind)`` pairs; each must normalize to E.164. Without
+        ``account_number`` one is made from the id."""
+        if tier not in TIERS:
+            raise ValueError(f"tier {tier!r} is not one of {', '.join(TIERS)}")
+        phone_rows = [self._phone_row(p) for p in phones]
+        try:
+            with self._session.begin() as s:
+                row = Customer(
+                    account_number=account_number or "pending-" + secrets.token_hex(8),
+                    name=name,
+                    company=company,
+                    tier=tier,
+                    email=email,
+                    notes=notes,
+                    created_at=self._now(),
+                    phones=phone_rows,
+                )
+                s.add(row)
+                s.flush()
+                if account_number is None:
+                    row.account_number = account_number_for(row.id)
+                return row.id
+        except IntegrityError as e:
+            raise ValueError(f"account number {account_number!r} already exists") from e
+
+    def _phone_row(self, phone: PhoneInput) -> CustomerPhone:
+        raw, kind = (phone, "mobile") if isinstance(phone, str) else phone
+        if kind not in PHONE_KINDS:
+            raise ValueError(f"phone kind {kind!r} is not one of {', '.join(PHONE_KINDS)}")
+        e164 = normalize(raw, self.region)
+        if e164 is None:
+            raise ValueError(f"{raw!r} is not a phone number")
+        return CustomerPhone(e164=e164, raw=raw, kind=kind)
+
+    def lookup_caller(self, raw_number: str, *, recent: int = 5) -> CallerLookup:
+        """Who calls from ``raw_number``: every customer with that number (oldest
+        customer first) and the ``recent`` newest closed contacts of the first."""
+        e164 = normalize(raw_number, self.region)
+        if e164 is None:
+            return CallerLookup(number=raw_number, e164=None)
+        with self._session() as s:
+            owners = select(CustomerPhone.customer_id).where(CustomerPhone.e164 == e164)
+            rows = s.scalars(
+                select(Customer)
+                .where(Customer.id.in_(owners))
+                .options(selectinload(Customer.phones))
+                .order_by(Customer.id)
+            ).all()
+            cards = tuple(_card(c) for c in rows)
+            history: tuple[ContactSummary, ...] = ()
+            if cards and recent > 0:
+                history = _recent_contacts(s, cards[0].id, recent)
+        return CallerLookup(
+            number=raw_number, e164=e164, customers=cards, recent_contacts=history
+        )
+
+    def customer(self, customer_id: int) -> CustomerCard | None:
+        with self._session() as s:
+            row = s.get(Customer, customer_id, options=[selectinload(Customer.phones)])
+            return None if row is None else _card(row)
+
+    def customer_by_account(self, account_number: str) -> CustomerCard | None:
+        """The customer with this account number (as keyed in the IVR), or None."""
+        with self._session() as s:
+            row = s.scalar(
+                select(Customer)
+                .where(Customer.account_number == account_number.strip())
+                .options(selectinload(Customer.phones))
+            )
+            return None if row is None else _card(row)
+
+    def recent_contacts(self, customer_id: int, *, limit: int = 5) -> list[ContactSummary]:
+        """The ``limit`` newest closed contacts of a customer, newest first."""
+        with self._session() as s:
+            return list(_recent_contacts(s, customer_id, limit))
+
+    def count_customers(self) -> int:
+        with self._session() as s:
+            return s.scalar(select(func.count()).select_from(Customer)) or 0
+
+    # ------------------------------------------------------------------ contacts
+
+    def open_contact(
+        self,
+        *,
+        call_id: str,
+        direction: str,
+        caller_number: str,
+        arrived_at: float,
+        channel: str = "",
+        dnis: str = "",
+    ) -> ContactRecord:
+        """Write the contact row of a call that just arrived. Opening a call id that
+        already has a row returns that row unchanged."""
+        if direction not in CONTACT_DIRECTIONS:
+            raise ValueError(
+                f"direction {direction!r} is not one of {', '.join(CONTACT_DIRECTIONS)}"
+            )
+        existing = self.contact(call_id)
+        if existing is not None:
+            return existing
+        try:
+            with self._session.begin() as s:
+                row = Contact(
+                    call_id=call_id,
+                    direction=direction,
+                    channel=channel,
+                    caller_number=caller_number,
+                    caller_e164=normalize(caller_number, self.region),
+                    dnis=dnis,
+                    arrived_at=_dt(arrived_at),
+                    queue="",
+                    ivr="[]",
+                    status="open",
+                    disposition="",
+                    notes="",
+                )
+                s.add(row)
+                s.flush()
+                return _contact_record(row)
+        except IntegrityError:
+            # Opened by another thread between our read and our insert.
+            existing = self.contact(call_id)
+            if existing is None:
+                raise
+            return existing
+
+    def update_contact(self, call_id: str, **fields: Any) -> None:
+        """Set fields of a contact: ``customer_id``, ``queue``, ``queued_at``,
+        ``offered_at``, ``answered_at`` (epoch seconds), ``agent_id``, ``ivr`` (a list
+        of dicts), ``caller_number``, ``disposition``, ``notes``, ``channel``.
+        The times of a closed contact are final."""
+        unknown = sorted(set(fields) - _CONTACT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown contact field(s): {', '.join(unknown)}")
+        values: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name in _CONTACT_TIMES:
+                values[name] = _dt(value)
+            elif name == "ivr":
+                values[name] = _ivr_json(call_id, value)
+            elif name == "caller_number":
+                values[name] = value
+                values["caller_e164"] = normalize(value, self.region)
+            else:
+                values[name] = value
+        try:
+            with self._session.begin() as s:
+                row = _locked_contact(s, call_id)
+                if row.status == "closed" and _CONTACT_TIMES & fields.keys():
+                    raise ValueError(
+                        f"contact {call_id!r} is closed: its times are final "
+                        f"({', '.join(sorted(_CONTACT_TIMES & fields.keys()))})"
+                    )
+                for name, value in values.items():
+                    setattr(row, name, value)
+        except IntegrityError as e:
+            raise ValueError(
+                f"contact {call_id!r}: no such customer or agent "
+                f"(customer_id={fields.get('customer_id')!r}, agent_id={fields.get('agent_id')!r})"
+            ) from e
+
+    def close_contact(
+        self, call_id: str, *, ended_at: float, outcome: str | None = None
+    ) -> ContactRecord:
+        """Complete a contact when its call ends: outcome (computed when not given,
+        see ``default_outcome``), wait and talk seconds. Closing twice keeps the
+        first close."""
+        if outcome is not None and outcome not in CONTACT_OUTCOMES:
+            raise ValueError(f"outcome {outcome!r} is not one of {', '.join(CONTACT_OUTCOMES)}")
+        ended = _dt(ended_at)
+        assert ended is not None
+        with self._session.begin() as s:
+            row = _locked_contact(s, call_id)
+            if row.status != "closed":
+                row.ended_at = ended
+                row.outcome = outcome or default_outcome(
+                    row.direction, row.queued_at, row.answered_at
+                )
+                row.wait_s, row.talk_s = contact_durations(row.queued_at, row.answered_at, ended)
+                row.status = "closed"
+                s.flush()
+            return _contact_record(row)
+
+    def contact(self, call_id: str) -> ContactRecord | None:
+        with self._session() as s:
+            row = s.scalar(select(Contact).where(Contact.call_id == call_id))
+            return None if row is None else _contact_record(row)
+
+    def open_contacts(self) -> list[ContactRecord]:
+        """Contacts not closed yet, oldest first (after a restart: calls to settle)."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(Contact)
+                .where(Contact.status == "open")
+                .order_by(Contact.arrived_at, Contact.id)
+            ).all()
+            return [_contact_record(r) for r in rows]
+
+    def count_contacts(self) -> int:
+        with self._session() as s:
+            return s.scalar(select(func.count()).select_from(Contact)) or 0
+
+    def save_wrapup(self, call_id: str, *, agent_id: int, disposition: str, notes: str) -> None:
+        """Save the disposition and notes of a contact; only its agent may."""
+        with self._session.begin() as s:
+            row = _locked_contact(s, call_id)
+            if row.agent_id is None or row.agent_id != agent_id:
+                raise NotContactAgent(
+                    f"agent {agent_id} did not handle contact {call_id!r} "
+                    f"(its agent is {row.agent_id})"
+                )
+            row.disposition = disposition
+            row.notes = notes
+
+    # -------------------------------------------------------------------- agents
+
+    def add_agent(
+        self,
+        *,
+        username: str,
+        password: str,
+        display_name: str = "",
+        role: str = "agent",
+        extension: str = "",
+        interface: str = "",
+        skills: str = "",
+    ) -> AgentRecord:
+        """Create an agent, or update the one with this username (password
+        re-hashed), so seeding twice gives the same accounts."""
+        if role not in AGENT_ROLES:
+            raise ValueError(f"role {role!r} is not one of {', '.join(AGENT_ROLES)}")
+        if not username:
+            raise ValueError("username must not be empty")
+        if not password:
+            raise ValueError(f"agent {username!r}: password must not be empty")
+        values = {
+            "display_name": display_name,
+            "password_hash": PASSWORD_HASHER.hash(password),
+            "role": role,
+            "extension": extension,
+            "interface": interface,
+            "skills": skills,
+        }
+        for attempt in range(2):
+            try:
+                with self._session.begin() as s:
+                    row = s.scalar(select(Agent).where(Agent.username == username))
+                    if row is None:
+                        row = Agent(username=username, created_at=self._now(), **values)
+                        s.add(row)
+                    else:
+                        for name, value in values.items():
+                            setattr(row, name, value)
+                    s.flush()
+                    return _agent_record(row)
+            except IntegrityError:
+                # Created by another thread at the same moment: update it instead.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def authenticate(self, username: str, password: str) -> AgentRecord | None:
+        """The agent if the password is right, else None. Unknown users cost one
+        hash check too, so timing does not tell which usernames exist."""
+        with self._session() as s:
+            row = s.scalar(select(Agent).where(Agent.username == username))
+            record = None if row is None else _agent_record(row)
+            stored = None if row is None else row.password_hash
+        if record is None or stored is None:
+            _burn_one_verify(password)
+            return None
+        try:
+            PASSWORD_HASHER.verify(stored, password)
+        except VerifyMismatchError:
+            return None
+        except (VerificationError, InvalidHashError):
+            log.warning("agent %r has an unreadable password hash; login refused", username)
+            return None
+        if PASSWORD_HASHER.check_needs_rehash(stored):
+            with self._session.begin() as s:
+                row = s.get(Agent, record.id)
+                if row is not None:
+                    row.password_hash = PASSWORD_HASHER.hash(password)
+        return record
+
+    def agent(self, agent_id: int) -> AgentRecord | None:
+        with self._session() as s:
+            row = s.get(Agent, agent_id)
+            return None if row is None else _agent_record(row)
+
+    def agent_by_username(self, username: str) -> AgentRecord | None:
+        with self._session() as s:
+            row = s.scalar(select(Agent).where(Agent.username == username))
+            return None if row is None else _agent_record(row)
+
+    def agents(self) -> list[AgentRecord]:
+        """Every agent, in the order they were created."""
+        with self._session() as s:
+            return [_agent_record(r) for r in s.scalars(select(Agent).order_by(Agent.id))]
+
+
+# --------------------------------------------------------------------------- rows → records
+
+
+@cache
+def _dummy_hash() -> str:
+    return PASSWORD_HASHER.hash(secrets.token_hex(16))
+
+
+def _burn_one_verify(password: str) -> None:
+    try:
+        PASSWORD_HASHER.verify(_dummy_hash(), password)
+    except VerificationError:
+        pass
+
+
+def _locked_contact(s: Session, call_id: str) -> Contact:
+    row = s.scalar(select(Contact).where(Contact.call_id == call_id).with_for_update())
+    if row is None:
+        raise ContactNotFound(f"no contact with call id {call_id!r}")
+    return row
+
+
+def _recent_contacts(s: Session, customer_id: int, limit: int) -> tuple[ContactSummary, ...]:
+    rows = s.execute(
+        select(Contact, Agent.display_name, Agent.username)
+        .outerjoin(Agent, Contact.agent_id == Agent.id)
+        .where(Contact.customer_id == customer_id, Contact.status == "closed")
+        .order_by(Contact.arrived_at.desc(), Contact.id.desc())
+        .limit(limit)
+    ).all()
+    return tuple(
+        ContactSummary(
+            call_id=c.call_id,
+            direction=c.direction,
+            arrived_at=c.arrived_at.timestamp(),
+            agent=display_name or username or "",
+            queue=c.queue,
+            outcome=c.outcome,
+            disposition=c.disposition,
+            notes=c.notes,
+            talk_s=c.talk_s,
+        )
+        for c, display_name, username in rows
+    )
+
+
+def _card(row: Customer) -> CustomerCard:
+    return CustomerCard(
+        id=row.id,
+        account_number=row.account_number,
+        name=row.name,
+        company=row.company,
+        tier=row.tier,
+        email=row.email,
+        notes=row.notes,
+        phones=tuple(p.e164 for p in row.phones),
+    )
+
+
+def _ivr_json(call_id: str, steps: Any) -> str:
+    if steps is None:
+        steps = []
+    if not isinstance(steps, list | tuple) or not all(isinstance(s, dict) for s in steps):
+        raise ValueError(f"contact {call_id!r}: ivr must be a list of dicts, not {steps!r}")
+    try:
+        return json.dumps(list(steps), separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"contact {call_id!r}: ivr steps are not JSON-serializable: {e}") from e
+
+
+def _ivr_steps(text: str | None, call_id: str) -> tuple[dict[str, Any], ...]:
+    try:
+        steps = json.loads(text or "[]")
+    except ValueError:
+        log.warning("contact %r: IVR steps are not JSON; shown as none", call_id)
+        return ()
+    if not isinstance(steps, list):
+        log.warning("contact %r: IVR steps are not a list; shown as none", call_id)
+        return ()
+    return tuple(step if isinstance(step, dict) else {"value": step} for step in steps)
+
+
+def _contact_record(row: Contact) -> ContactRecord:
+    return ContactRecord(
+        id=row.id,
+        call_id=row.call_id,
+        direction=row.direction,
+        channel=row.channel,
+        caller_number=row.caller_number,
+        caller_e164=row.caller_e164,
+        dnis=row.dnis,
+        customer_id=row.customer_id,
+        arrived_at=row.arrived_at.timestamp(),
+        queued_at=_ts(row.queued_at),
+        offered_at=_ts(row.offered_at),
+        answered_at=_ts(row.answered_at),
+        ended_at=_ts(row.ended_at),
+        queue=row.queue,
+        agent_id=row.agent_id,
+        ivr=_ivr_steps(row.ivr, row.call_id),
+        outcome=row.outcome,
+        status=row.status,
+        wait_s=row.wait_s,
+        talk_s=row.talk_s,
+        disposition=row.disposition,
+        notes=row.notes,
+    )
+
+
+def _agent_record(row: Agent) -> AgentRecord:
+    return AgentRecord(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=row.role,
+        extension=row.extension,
+        interface=row.interface,
+        skills=row.skills,
+    )
