@@ -1,0 +1,253 @@
+/* Agent console: one WebSocket (protocol v1), state buttons, screen-pop.
+   Every piece of data is inserted with textContent; no HTML is built from data. */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var wsUrl = body.getAttribute("data-ws-url");
+  var firstToken = body.getAttribute("data-ws-token");
+
+  function $(id) { return document.querySelector('[data-testid="' + id + '"]'); }
+  function setText(id, text) { var el = $(id); if (el) { el.textContent = text == null ? "" : String(text); } }
+
+  var ws = null;
+  var nextId = 1;
+  var pending = {};
+  var attempt = 0;
+  var reconnectTimer = null;
+  var since = null;
+  var clockSkew = 0;
+
+  // ------------------------------------------------------------------ connection
+
+  function setConnection(text) {
+    setText("connection-status", text);
+    body.classList.toggle("is-connected", text === "connected");
+  }
+
+  function open(token) {
+    var sock;
+    try { sock = new WebSocket(wsUrl); } catch (e) { scheduleReconnect(); return; }
+    ws = sock;
+    sock.onopen = function () {
+      sock.send(JSON.stringify({ type: "hello", protocol: 1, token: token }));
+    };
+    sock.onmessage = function (ev) {
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (msg && typeof msg.type === "string") { handle(msg); }
+    };
+    sock.onclose = function () {
+      if (ws !== sock) { return; }
+      ws = null;
+      Object.keys(pending).forEach(function (id) { pending[id]("connection lost"); });
+      pending = {};
+      scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    setConnection("reconnecting");
+    if (reconnectTimer) { return; }
+    var delay = Math.min(15000, 500 * Math.pow(2, attempt)) * (0.75 + Math.random() * 0.5);
+    attempt += 1;
+    reconnectTimer = setTimeout(function () {
+      reconnectTimer = null;
+      fetch("/api/ws-ticket", { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) {
+          if (r.status === 401) { window.location.assign("/login"); throw new Error("signed out"); }
+          if (!r.ok) { throw new Error("ticket " + r.status); }
+          return r.json();
+        })
+        .then(function (t) { wsUrl = t.ws_url || wsUrl; open(t.token); })
+        .catch(function () { if (!ws) { scheduleReconnect(); } });
+    }, delay);
+  }
+
+  function command(name, args) {
+    if (!ws || ws.readyState !== WebSocket.OPEN) {
+      showMessage("Not connected: try again in a moment.", true);
+      return;
+    }
+    var id = nextId++;
+    pending[id] = function (error) {
+      if (error) { showMessage(error, true); } else { showMessage("", false); }
+    };
+    ws.send(JSON.stringify({ type: "command", id: id, name: name, args: args || {} }));
+  }
+
+  function showMessage(text, isError) {
+    var el = $("console-message");
+    el.textContent = text;
+    el.classList.toggle("error", !!isError);
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  var handlers = {
+    welcome: function (msg) {
+      attempt = 0;
+      setConnection("connected");
+      if (typeof msg.server_time === "number") { clockSkew = Date.now() / 1000 - msg.server_time; }
+      if (msg.agent) {
+        setText("agent-name", msg.agent.display_name);
+        setText("agent-extension", msg.agent.extension);
+      }
+      applySnapshot(msg.snapshot || {});
+    },
+    reply: function (msg) {
+      var done = pending[msg.id];
+      delete pending[msg.id];
+      if (done) { done(msg.ok ? null : (msg.error || "Rejected")); }
+    },
+    agent_state: function (msg) { setState(msg.state, msg.reason, msg.since); },
+    pop: function (msg) { renderPop(msg); },
+    call: function (msg) { setCall(msg.state); },
+    error: function (msg) {
+      if (msg.error === "unauthorized") { setConnection("reconnecting"); }
+      else { showMessage(String(msg.error || "error"), true); }
+    }
+  };
+
+  function handle(msg) {
+    var fn = Object.prototype.hasOwnProperty.call(handlers, msg.type) ? handlers[msg.type] : null;
+    if (fn) { fn(msg); }
+  }
+
+  // ------------------------------------------------------------------ state
+
+  function setState(state, reason, sinceAt) {
+    state = state || "logged_out";
+    var el = $("agent-state");
+    el.textContent = state.replace(/_/g, " ");
+    el.className = "state-badge state-" + state.replace(/[^a-z_]/g, "");
+    el.setAttribute("data-state", state);
+    setText("agent-reason", reason || "");
+    since = typeof sinceAt === "number" ? sinceAt : null;
+    tick();
+  }
+
+  function setReasons(reasons) {
+    var select = $("not-ready-reason");
+    var current = select.value;
+    while (select.firstChild) { select.removeChild(select.firstChild); }
+    (reasons || []).forEach(function (r) {
+      var opt = document.createElement("option");
+      opt.value = String(r);
+      opt.textContent = String(r);
+      select.appendChild(opt);
+    });
+    if (current) { select.value = current; }
+  }
+
+  function setCall(state) {
+    var el = $("call-state");
+    state = state || "idle";
+    el.textContent = state;
+    el.className = "call-badge call-" + String(state).replace(/[^a-z_]/g, "");
+  }
+
+  function applySnapshot(s) {
+    setReasons(s.reasons);
+    setState(s.state, s.reason, s.since);
+    setCall(s.call && s.call.state ? s.call.state : "idle");
+    setText("calls-today", s.calls_today == null ? 0 : s.calls_today);
+    if (s.pop) { renderPop(s.pop); } else { clearPop(); }
+  }
+
+  function duration(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), sec = seconds % 60;
+    var mm = h ? (m < 10 ? "0" + m : String(m)) : String(m);
+    return (h ? h + ":" : "") + mm + ":" + (sec < 10 ? "0" + sec : sec);
+  }
+
+  function tick() {
+    if (since === null) { setText("state-since", "—"); return; }
+    setText("state-since", duration(Date.now() / 1000 - clockSkew - since));
+  }
+  setInterval(tick, 1000);
+
+  // ------------------------------------------------------------------ screen-pop
+
+  function clearList(el) { while (el.firstChild) { el.removeChild(el.firstChild); } }
+
+  function clearPop() {
+    $("screen-pop").hidden = true;
+    $("pop-placeholder").hidden = false;
+  }
+
+  function renderPop(p) {
+    var c = p.customer || null;
+    setText("pop-customer-name", c ? (c.name || "Unnamed customer") : "Unknown caller");
+    setText("pop-caller-number", p.caller_number || "withheld");
+    setText("pop-company", c ? c.company : "");
+    var tier = $("pop-tier");
+    tier.textContent = c && c.tier ? c.tier : "";
+    tier.classList.toggle("vip", !!(c && c.tier && String(c.tier).toUpperCase() === "VIP"));
+    setText("pop-queue", p.queue || "");
+    setText("pop-wait", typeof p.wait_s === "number" ? duration(p.wait_s) : "");
+    setText("pop-account", c ? c.account_number : "");
+    setText("pop-email", c ? c.email : "");
+    setText("pop-phones", c && c.phones ? c.phones.join(", ") : "");
+    setText("pop-notes", c ? c.notes : "");
+    setText("pop-ivr-choice", p.ivr_choice || "");
+
+    var ivr = $("pop-ivr");
+    clearList(ivr);
+    (p.ivr || []).forEach(function (step) {
+      var li = document.createElement("li");
+      var label = step.label || step.step || "";
+      li.textContent = label + (step.input ? " — " + step.input : "");
+      ivr.appendChild(li);
+    });
+
+    var matchesBox = $("pop-matches-box");
+    var matches = $("pop-matches");
+    clearList(matches);
+    var list = !c && p.matches ? p.matches : [];
+    list.forEach(function (m) {
+      var li = document.createElement("li");
+      li.textContent = [m.name, m.company, m.account_number].filter(Boolean).join(" · ");
+      matches.appendChild(li);
+    });
+    matchesBox.hidden = list.length === 0;
+
+    var recent = $("pop-recent");
+    clearList(recent);
+    (p.recent_contacts || []).slice(0, 10).forEach(function (r) {
+      var tr = document.createElement("tr");
+      var when = r.arrived_at;
+      if (typeof when === "number") { when = new Date(when * 1000).toLocaleString(); }
+      [when, r.agent, r.queue, [r.outcome, r.disposition].filter(Boolean).join(" / "), r.notes]
+        .forEach(function (v) {
+          var td = document.createElement("td");
+          td.textContent = v == null ? "" : String(v);
+          tr.appendChild(td);
+        });
+      recent.appendChild(tr);
+    });
+    if (!recent.firstChild) {
+      var tr = document.createElement("tr");
+      var td = document.createElement("td");
+      td.colSpan = 5;
+      td.className = "muted";
+      td.textContent = "No earlier contacts";
+      tr.appendChild(td);
+      recent.appendChild(tr);
+    }
+
+    $("pop-placeholder").hidden = true;
+    $("screen-pop").hidden = false;
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  $("state-ready").addEventListener("click", function () { command("ready", {}); });
+  $("state-not-ready").addEventListener("click", function () {
+    command("not_ready", { reason: $("not-ready-reason").value || "" });
+  });
+
+  setConnection("connecting");
+  open(firstToken);
+})();
