@@ -1,0 +1,1039 @@
+"""The simulated PBX: Local channel pairs, bridges, dials and the inbound dialplan.
+
+Every event is rendered with the header layout Asterisk 22 used for it
+(``layouts.LAYOUTS``), so consumers see the same names in the same order. Time comes
+from the injected clock (``callLater``/``seconds``); nothing here touches a socket: the
+FastAGI link is reached through ``agi_connect``, and AMI sessions subscribe to
+``Pbx.listeners``.
+
+How a channel ends (same orders as the recordings 05, 06, 10, 16b):
+
+* ``request_hangup(x)``: ``SoftHangupRequest x``; if something runs on ``x`` it is
+  interrupted and finishes with ``release(x)``, otherwise ``release(x)`` at once;
+* ``release(x)``: ``HangupRequest`` on the other half, ``Hangup x``; the other half is
+  interrupted, or hung up at once (``SoftHangupRequest``, ``Hangup``) if idle.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from callcenter.simulator.layouts import LAYOUTS, PRIVILEGES
+
+log = Logger()
+
+STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
+CAUSE_TEXT = {
+    0: "Unknown",
+    16: "Normal Clearing",
+    17: "User busy",
+    19: "User alerting, no answer",
+    21: "Call Rejected",
+    26: "Answered elsewhere",
+    32: "Circuit/channel congestion",
+}
+CALLING_PRES = "0 (Presentation Allowed, Not Screened)"
+AGENTS_CONTEXT = "agents"
+
+
+class LocalProtocolError(Exception):
+    """The simulator itself asked for something impossible (a bug on our side)."""
+
+
+def render_event(name: str, values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Headers of one event, in the recorded order. ``values`` must hold exactly the
+    names of one recorded layout (``Privilege`` is added here)."""
+    wanted = set(values)
+    for layout in LAYOUTS[name]:
+        if set(layout) - {"Privilege"} == wanted:
+            pairs = [("Event", name)]
+            for key in layout:
+                pairs.append((key, PRIVILEGES[name] if key == "Privilege" else str(values[key])))
+            return tuple(pairs)
+    raise LocalProtocolError(f"no recorded layout of {name} with headers {sorted(wanted)}")
+
+
+# --------------------------------------------------------------------------- scripts
+
+
+@dataclass
+class PhoneBehaviour:
+    """What an agent's phone does when it rings."""
+
+    extension: str
+    answer_after: float = 1.0
+    talk_seconds: float | None = 5.0
+    mode: str = "answer"  # "answer" | "noanswer" | "busy"
+
+
+@dataclass
+class CallerScript:
+    """What a simulated caller does.
+
+    ``digits`` maps a prompt file name (as played by STREAM FILE / GET DATA) or the
+    0-based index of the digit read to the digits typed there; a list gives one entry
+    per replay of that prompt. ``patience`` is how long the caller waits (from answer)
+    for an agent before hanging up; ``talk_hangup_after`` how long they talk."""
+
+    number: str
+    name: str = ""
+    dnis: str = "8005550100"
+    digits: Mapping[Any, Any] = field(default_factory=dict)
+    digit_delay: float = 0.5
+    patience: float | None = None
+    talk_hangup_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Durations of the simulated world, in seconds."""
+
+    agi_start: float = 0.5  # from Answer to the FastAGI connection
+    prompt: float = 1.0  # length of every prompt
+    goodbye: float = 0.88  # Playback(vm-goodbye)
+    dtmf_duration: float = 0.1
+    dtmf_gap: float = 0.25
+    dead_agi_close: float = 10.0  # close a FastAGI link the server leaves open after HANGUP
+    dial_timeout: float = 30.0
+
+
+# --------------------------------------------------------------------------- channels
+
+
+@dataclass(eq=False)
+class Channel:
+    name: str
+    uniqueid: str
+    linkedid: str
+    state: int
+    context: str
+    exten: str
+    device: str
+    created: float
+    priority: int = 1
+    cid_num: str = ""
+    cid_name: str = ""
+    conn_num: str = ""
+    conn_name: str = ""
+    app: str = ""
+    app_data: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+    other: Channel | None = None
+    bridge: Bridge | None = None
+    alive: bool = True
+    hangup_requested: bool = False
+    soft_emitted: bool = False
+    cause: int = 16
+    runner: bool = False
+    moh: str | None = None
+    goto: tuple[str, str] | None = None
+    waits: list[_Wait] = field(default_factory=list)
+    on_interrupt: list[Callable[[str], None]] = field(default_factory=list)
+    call: SimulatedCall | None = None
+
+    def snapshot(self, prefix: str = "") -> dict[str, str]:
+        return {
+            prefix + "Channel": self.name,
+            prefix + "ChannelState": str(self.state),
+            prefix + "ChannelStateDesc": STATE_DESC.get(self.state, "Unknown"),
+            prefix + "CallerIDNum": self.cid_num or "<unknown>",
+            prefix + "CallerIDName": self.cid_name or "<unknown>",
+            prefix + "ConnectedLineNum": self.conn_num or "<unknown>",
+            prefix + "ConnectedLineName": self.conn_name or "<unknown>",
+            prefix + "Language": "en",
+            prefix + "AccountCode": "",
+            prefix + "Context": self.context,
+            prefix + "Exten": self.exten,
+            prefix + "Priority": str(self.priority),
+            prefix + "Uniqueid": self.uniqueid,
+            prefix + "Linkedid": self.linkedid,
+        }
+
+
+@dataclass(eq=False)
+class Bridge:
+    uniqueid: str
+    members: list[Channel] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, str]:
+        return {
+            "BridgeUniqueid": self.uniqueid,
+            "BridgeType": "basic",
+            "BridgeTechnology": "simple_bridge",
+            "BridgeCreator": "<unknown>",
+            "BridgeName": "<unknown>",
+            "BridgeNumChannels": str(len(self.members)),
+            "BridgeVideoSourceMode": "none",
+        }
+
+
+@dataclass(eq=False)
+class _Wait:
+    deferred: defer.Deferred
+    digits: str | None
+    timer: Any = None
+    fire: Callable[[tuple[str, Any, str]], None] = lambda result: None
+
+
+@dataclass(eq=False)
+class SimulatedCall:
+    """One inbound call placed by a caller script."""
+
+    script: CallerScript
+    caller: Channel
+    trunk: Channel
+    ended: defer.Deferred = field(default_factory=defer.Deferred)
+    outcome: str | None = None  # "answered" | "abandoned" | "rejected"
+    agent: str | None = None
+    reads: int = 0
+    plays: int = 0
+    last_prompt: str | None = None
+    answered_play: int = -1
+    prompt_uses: dict[str, int] = field(default_factory=dict)
+    timers: list[Any] = field(default_factory=list)
+    gave_up: bool = False
+    caller_first: bool = False
+
+    @property
+    def linkedid(self) -> str:
+        return self.caller.linkedid
+
+
+def parse_dial_target(target: str) -> tuple[str, str] | None:
+    """``Local/1001@agents/n`` or ``PJSIP/1001`` -> (extension, DialString)."""
+    m = re.fullmatch(r"Local/([^@/]+)@agents(/n)?", target.strip())
+    if m:
+        return m.group(1), target.strip()[len("Local/") :]
+    m = re.fullmatch(r"PJSIP/([^/@]+)", target.strip())
+    if m:
+        return m.group(1), m.group(1)
+    return None
+
+
+# --------------------------------------------------------------------------- the PBX
+
+AgiConnect = Callable[[str, int, Any], defer.Deferred]
+
+
+class Pbx:
+    """Channels, bridges and dialplan of the simulated Asterisk."""
+
+    def __init__(
+        self,
+        clock,
+        *,
+        agi_connect: AgiConnect | None = None,
+        agi_host: str = "127.0.0.1",
+        agi_port: int = 4573,
+        agi_script: str = "inbound",
+        phones: Mapping[str, PhoneBehaviour] | None = None,
+        timings: Timings | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.clock = clock
+        self.agi_connect = agi_connect
+        self.agi_host = agi_host
+        self.agi_port = agi_port
+        self.agi_script = agi_script
+        self.phones: dict[str, PhoneBehaviour] = dict(phones or {})
+        self.timings = timings or Timings()
+        self.rng = random.Random(seed)
+        self.listeners: list[Callable[[tuple[tuple[str, str], ...]], None]] = []
+        self.channels: dict[str, Channel] = {}
+        self.globals: dict[str, str] = {"AGI_HOST": f"{agi_host}:{agi_port}"}
+        self.database: dict[tuple[str, str], str] = {}
+        self.calls: list[SimulatedCall] = []
+        self.agi_sessions: set[Any] = set()
+        self.counters: dict[str, int] = {
+            "placed": 0,
+            "ended": 0,
+            "answered": 0,
+            "abandoned": 0,
+            "rejected": 0,
+            "agi_failures": 0,
+        }
+        self.on_call_ended: list[Callable[[SimulatedCall], None]] = []
+        self._channel_counter = 0
+        self._release_depth = 0
+        self._pending_devices: list[str] = []
+        self._uniqueid_counter = 0
+        self._timers: set[Any] = set()
+
+    # ----------------------------------------------------------------- plumbing
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    def later(self, seconds: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """``callLater`` whose handle is forgotten when it runs (see ``cancel_all``)."""
+
+        def run() -> None:
+            self._timers.discard(handle)
+            fn(*args)
+
+        handle = self.clock.callLater(max(0.0, seconds), run)
+        self._timers.add(handle)
+        return handle
+
+    def cancel(self, handle: Any) -> None:
+        if handle is not None and handle.active():
+            handle.cancel()
+        self._timers.discard(handle)
+
+    def cancel_all(self) -> None:
+        for handle in list(self._timers):
+            self.cancel(handle)
+
+    def emit(self, name: str, values: Mapping[str, str]) -> None:
+        headers = render_event(name, values)
+        for listener in list(self.listeners):
+            try:
+                listener(headers)
+            except Exception:
+                log.failure("AMI event listener failed on {event}", event=name)
+
+    def emit_chan(self, name: str, chan: Channel, **extra: str) -> None:
+        values = chan.snapshot()
+        values.update({k.replace("_", "-"): v for k, v in extra.items()})
+        self.emit(name, values)
+
+    def set_var(self, chan: Channel, name: str, value: str) -> None:
+        chan.variables[name] = value
+        self.emit_chan("VarSet", chan, Variable=name, Value=value)
+
+    def set_global(self, name: str, value: str) -> None:
+        self.globals[name] = value
+        self.emit("VarSet", {"Channel": "none", "Uniqueid": "none", "Variable": name, "Value": value})
+
+    def get_var(self, chan: Channel | None, name: str) -> str | None:
+        """A channel variable or dialplan function, then a global; None when unset."""
+        if chan is not None:
+            fn = name.upper()
+            if fn == "CALLERID(NUM)":
+                return chan.cid_num
+            if fn == "CALLERID(NAME)":
+                return chan.cid_name
+            if fn == "CALLERID(ALL)":
+                return f'"{chan.cid_name}" <{chan.cid_num}>' if chan.cid_name else f"<{chan.cid_num}>"
+            if fn == "UNIQUEID":
+                return chan.uniqueid
+            if fn == "CHANNEL":
+                return chan.name
+            if fn == "EXTEN":
+                return chan.exten
+            if fn == "CONTEXT":
+                return chan.context
+            if name in chan.variables:
+                return chan.variables[name]
+        return self.globals.get(name)
+
+    def _new_uniqueid(self) -> str:
+        uid = f"{int(self.now())}.{self._uniqueid_counter}"
+        self._uniqueid_counter += 1
+        return uid
+
+    def new_pair(
+        self, base: str, context: str, exten: str, linkedid: str | None = None
+    ) -> tuple[Channel, Channel]:
+        """A Local channel pair ``Local/<base>-NNNNNNNN;1/;2`` with its Newchannel events."""
+        suffix = f"{self._channel_counter:08x}"
+        self._channel_counter += 1
+        now = self.now()
+        uid1 = self._new_uniqueid()
+        uid2 = self._new_uniqueid()
+        linked = linkedid or uid1
+        device = f"Local/{base}"
+        one = Channel(f"Local/{base}-{suffix};1", uid1, linked, 0, context, exten, device, now)
+        two = Channel(f"Local/{base}-{suffix};2", uid2, linked, 4, context, exten, device, now)
+        one.other, two.other = two, one
+        self.channels[one.name] = one
+        self.channels[two.name] = two
+        self.emit_chan("Newchannel", one)
+        self.emit_chan("Newchannel", two)
+        return one, two
+
+    def local_bridge(self, one: Channel, two: Channel) -> None:
+        values = one.snapshot("LocalOne")
+        values.update(two.snapshot("LocalTwo"))
+        values.update({"Context": two.context, "Exten": two.exten, "LocalOptimization": "No"})
+        self.emit("LocalBridge", values)
+
+    def set_callerid(self, chan: Channel, num: str, name: str) -> None:
+        chan.cid_num, chan.cid_name = num, name
+        self.emit_chan("NewCallerid", chan, CID_CallingPres=CALLING_PRES)
+
+    def set_connected(self, chan: Channel, num: str, name: str) -> None:
+        chan.conn_num, chan.conn_name = num, name
+        self.emit_chan("NewConnectedLine", chan)
+
+    def new_state(self, chan: Channel, state: int) -> None:
+        chan.state = state
+        self.emit_chan("Newstate", chan)
+
+    def device_state(self, device: str) -> None:
+        busy = any(c.device == device for c in self.channels.values())
+        self.emit("DeviceStateChange", {"Device": device, "State": "INUSE" if busy else "NOT_INUSE"})
+
+    def dial_event(self, name: str, caller: Channel | None, dest: Channel, **extra: str) -> None:
+        values = caller.snapshot() if caller is not None else {}
+        values.update(dest.snapshot("Dest"))
+        values.update(extra)
+        self.emit(name, values)
+
+    def phone_in_use(self, ext: str) -> bool:
+        device = f"Local/{ext}@{AGENTS_CONTEXT}"
+        return any(c.device == device for c in self.channels.values())
+
+    def find_channel(self, name: str) -> Channel | None:
+        return self.channels.get(name)
+
+    # ----------------------------------------------------------------- waiting
+
+    def wait(
+        self, chans: Channel | list[Channel], timeout: float | None, digits: str | None = None
+    ) -> defer.Deferred:
+        """Fires with ``(reason, channel, digit)``: reason is ``timeout``, ``digit``,
+        ``hangup`` or ``redirect`` (the channel's dialplan is being moved)."""
+        group = chans if isinstance(chans, list) else [chans]
+        d: defer.Deferred = defer.Deferred()
+        entry = _Wait(d, digits)
+        for chan in group:
+            if not chan.alive or chan.hangup_requested:
+                d.callback(("hangup", chan, ""))
+                return d
+            if chan.goto is not None:
+                d.callback(("redirect", chan, ""))
+                return d
+
+        def fire(result: tuple[str, Channel | None, str]) -> None:
+            for chan in group:
+                if entry in chan.waits:
+                    chan.waits.remove(entry)
+            self.cancel(entry.timer)
+            if not d.called:
+                d.callback(result)
+
+        entry.fire = fire
+        for chan in group:
+            chan.waits.append(entry)
+        if timeout is not None:
+            entry.timer = self.later(timeout, fire, ("timeout", None, ""))
+        return d
+
+    def interrupt(self, chan: Channel, reason: str) -> None:
+        for entry in list(chan.waits):
+            entry.fire((reason, chan, ""))
+        for hook in list(chan.on_interrupt):
+            hook(reason)
+
+    def deliver_digit(self, chan: Channel, digit: str) -> None:
+        for entry in list(chan.waits):
+            if entry.digits is not None and (entry.digits == "any" or digit in entry.digits):
+                entry.fire(("digit", chan, digit))
+                return
+
+    def sleep(self, seconds: float) -> defer.Deferred:
+        d: defer.Deferred = defer.Deferred()
+        self.later(seconds, d.callback, None)
+        return d
+
+    def type_digits(self, chan: Channel, digits: str, delay: float, call: SimulatedCall) -> None:
+        """The caller presses ``digits`` (DTMF received on ``chan``) after ``delay``."""
+        t = self.timings
+        at = delay
+        for digit in digits:
+            call.timers.append(self.later(at, self._dtmf_begin, chan, digit))
+            call.timers.append(self.later(at + t.dtmf_duration, self._dtmf_end, chan, digit))
+            at += t.dtmf_duration + t.dtmf_gap
+
+    def _dtmf_begin(self, chan: Channel, digit: str) -> None:
+        if chan.alive and not chan.hangup_requested:
+            self.emit_chan("DTMFBegin", chan, Digit=digit, Direction="Received")
+
+    def _dtmf_end(self, chan: Channel, digit: str) -> None:
+        if chan.alive and not chan.hangup_requested:
+            ms = str(int(round(self.timings.dtmf_duration * 1000)))
+            self.emit_chan("DTMFEnd", chan, Digit=digit, DurationMs=ms, Direction="Received")
+            self.deliver_digit(chan, digit)
+
+    # ----------------------------------------------------------------- music
+
+    def moh_start(self, chan: Channel, klass: str = "default") -> None:
+        if chan.moh is None and chan.alive:
+            chan.moh = klass or "default"
+            self.emit_chan("MusicOnHoldStart", chan, Class=chan.moh)
+
+    def moh_stop(self, chan: Channel) -> None:
+        if chan.moh is not None:
+            chan.moh = None
+            self.emit_chan("MusicOnHoldStop", chan)
+
+    # ----------------------------------------------------------------- hangup
+
+    def request_hangup(self, chan: Channel, cause: int = 16) -> None:
+        """Someone asks ``chan`` to hang up (AMI Hangup, a phone or caller hanging up)."""
+        if not chan.alive:
+            return
+        if not chan.soft_emitted:
+            self.emit_chan("SoftHangupRequest", chan, Cause=str(cause))
+            chan.soft_emitted = True
+        if not chan.hangup_requested:
+            chan.hangup_requested = True
+            chan.cause = cause
+        call = chan.call
+        if call is not None and chan is call.caller and not call.trunk.hangup_requested:
+            call.caller_first = True
+        if chan.runner:
+            self.interrupt(chan, "hangup")
+        else:
+            self.release(chan, chan.cause)
+
+    def release(self, chan: Channel, cause: int | None = None) -> None:
+        """``chan`` is gone: Hangup, and its other half follows. Device states are
+        reported once the whole chain is done, as Asterisk does."""
+        if not chan.alive:
+            return
+        self._release_depth += 1
+        try:
+            self._release(chan, cause)
+        finally:
+            self._release_depth -= 1
+        if self._release_depth == 0:
+            pending, self._pending_devices = self._pending_devices, []
+            for device in pending:
+                self.emit("DeviceStateChange", {"Device": device, "State": "NOT_INUSE"})
+
+    def _release(self, chan: Channel, cause: int | None) -> None:
+        cause = chan.cause if cause is None else cause
+        other = chan.other
+        notify = False
+        if other is not None and other.alive and not other.hangup_requested:
+            self.emit_chan("HangupRequest", other, Cause=str(cause))
+            other.hangup_requested = True
+            other.cause = cause
+            notify = True
+        self.moh_stop(chan)
+        if chan.bridge is not None:
+            self.leave_bridge(chan)
+        chan.alive = False
+        chan.runner = False
+        self.channels.pop(chan.name, None)
+        self.emit_chan("Hangup", chan, Cause=str(cause), Cause_txt=CAUSE_TEXT.get(cause, "Unknown"))
+        self._pending_devices.append(chan.device)
+        if chan.waits or chan.on_interrupt:
+            self.interrupt(chan, "hangup")  # forced stop: wake whatever still waits on it
+        if notify and other is not None and other.alive:
+            if other.runner:
+                self.interrupt(other, "hangup")
+            else:
+                self.emit_chan("SoftHangupRequest", other, Cause="16")
+                other.soft_emitted = True
+                self.release(other, cause)
+        self._check_call_end(chan)
+
+    def finish(self, chan: Channel) -> None:
+        """The dialplan running on ``chan`` reached its end (an implicit Hangup)."""
+        chan.runner = False
+        if not chan.alive:
+            return
+        if not chan.soft_emitted:
+            self.emit_chan("SoftHangupRequest", chan, Cause="16")
+            chan.soft_emitted = True
+        self.release(chan, chan.cause if chan.hangup_requested else 16)
+
+    # ----------------------------------------------------------------- bridges
+
+    def new_bridge(self) -> Bridge:
+        bridge = Bridge(str(uuid.UUID(int=self.rng.getrandbits(128), version=4)))
+        self.emit("BridgeCreate", bridge.snapshot())
+        return bridge
+
+    def enter_bridge(self, bridge: Bridge, chan: Channel) -> None:
+        bridge.members.append(chan)
+        chan.bridge = bridge
+        values = bridge.snapshot()
+        values.update(chan.snapshot())
+        self.emit("BridgeEnter", values)
+
+    def leave_bridge(self, chan: Channel) -> None:
+        bridge = chan.bridge
+        if bridge is None:
+            return
+        bridge.members.remove(chan)
+        chan.bridge = None
+        values = bridge.snapshot()
+        values.update(chan.snapshot())
+        self.emit("BridgeLeave", values)
+
+    def clear_bridgepeers(self, bridge: Bridge) -> None:
+        for member in bridge.members:
+            if member.variables.get("BRIDGEPEER"):
+                self.set_var(member, "BRIDGEPEER", "")
+
+    def destroy_bridge(self, bridge: Bridge) -> None:
+        self.emit("BridgeDestroy", bridge.snapshot())
+
+    # ----------------------------------------------------------------- dial
+
+    async def dial(self, caller: Channel, target: str, timeout: float | None) -> tuple[str, str]:
+        """app_dial from ``caller`` to an agent phone. Returns ``(DIALSTATUS, ended_by)``
+        where ended_by is ``caller`` (hung up or redirected), ``agent`` or ``""``."""
+        parsed = parse_dial_target(target)
+        started = self.now()
+        self.moh_stop(caller)
+        if parsed is None or parsed[0] not in self.phones:
+            if parsed is not None or target.startswith("Local/"):
+                base = target[len("Local/") :].split("/")[0] if target.startswith("Local/") else target
+                one, two = self.new_pair(base, AGENTS_CONTEXT, base.split("@")[0], caller.linkedid)
+                one.device = two.device = f"Local/{base}"
+                self._vanish(two, one)
+            self.set_var(caller, "DIALSTATUS", "CHANUNAVAIL")
+            return "CHANUNAVAIL", ""
+        ext, dialstring = parsed
+        phone = self.phones[ext]
+        in_use = self.phone_in_use(ext)
+        one, two = self.new_pair(f"{ext}@{AGENTS_CONTEXT}", AGENTS_CONTEXT, ext, caller.linkedid)
+        one.call = two.call = caller.call
+        one.runner = True
+        self.set_var(one, "DIALEDPEERNUMBER", f"{ext}@{AGENTS_CONTEXT}/n")
+        self.set_callerid(one, ext, caller.cid_name)
+        self.set_connected(one, caller.cid_num, caller.cid_name)
+        self.set_var(two, "DIALEDPEERNUMBER", f"{ext}@{AGENTS_CONTEXT}/n")
+        self.set_callerid(two, caller.cid_num, caller.cid_name)
+        self.set_connected(two, ext, caller.cid_name)
+        self.local_bridge(one, two)
+        self.dial_event("DialBegin", caller, one, DialString=dialstring)
+        self.new_state(one, 5)
+        self.device_state(one.device)
+        self.dial_event("DialState", caller, one, DialStatus="RINGING")
+        limit = self.timings.dial_timeout if timeout is None else timeout
+        if phone.mode == "busy" or in_use:
+            reason = "busy"
+        else:
+            ring = limit if phone.mode == "noanswer" else min(phone.answer_after, limit)
+            reason, who, _ = await self.wait([caller, one], ring)
+            if reason == "timeout":
+                reason = "answer" if phone.mode == "answer" and phone.answer_after <= limit else "noanswer"
+            elif who is one:
+                reason = "peer"
+        if reason != "answer":
+            status = {"busy": "BUSY", "noanswer": "NOANSWER", "peer": "NOANSWER"}.get(reason, "CANCEL")
+            self.dial_event("DialEnd", caller, one, DialStatus=status)
+            cause = {"BUSY": 17, "NOANSWER": 19}.get(status, 16)
+            one.runner = False
+            if one.alive:
+                self.release(one, cause)
+            if reason in ("hangup", "redirect"):
+                return "CANCEL", "caller"
+            self.set_var(caller, "DIALSTATUS", status)
+            return status, ""
+        # answered
+        self.new_state(two, 6)
+        self.device_state(two.device)
+        self.new_state(one, 6)
+        self.set_var(caller, "DIALSTATUS", "ANSWER")
+        self.set_var(caller, "DIALEDPEERNAME", one.name)
+        self.set_var(caller, "DIALEDPEERNUMBER", f"{ext}@{AGENTS_CONTEXT}/n")
+        self.dial_event("DialEnd", caller, one, DialStatus="ANSWER")
+        answered = self.now()
+        bridge = self.new_bridge()
+        self.device_state(one.device)
+        self.enter_bridge(bridge, one)
+        self.enter_bridge(bridge, caller)
+        self.set_var(one, "BRIDGEPEER", caller.name)
+        self.set_var(caller, "BRIDGEPEER", one.name)
+        talk_timer = None
+        if phone.talk_seconds is not None:
+            talk_timer = self.later(phone.talk_seconds, self.request_hangup, two, 16)
+        if caller.call is not None:
+            self._agent_answered(caller.call, ext)
+        reason, who, _ = await self.wait([caller, one], None)
+        self.cancel(talk_timer)
+        self.clear_bridgepeers(bridge)
+        ended_by = "agent" if who is one else "caller"
+        dial_vars = {
+            "ANSWEREDTIME": str(int(self.now() - answered)),
+            "ANSWEREDTIME_MS": str(int((self.now() - answered) * 1000)),
+            "DIALEDTIME": str(int(self.now() - started)),
+            "DIALEDTIME_MS": str(int((self.now() - started) * 1000)),
+        }
+        if ended_by == "agent":
+            self.leave_bridge(one)
+            one.runner = False
+            self.release(one, one.cause)
+            if caller.bridge is not None:
+                self.leave_bridge(caller)
+            self.destroy_bridge(bridge)
+            for key, value in dial_vars.items():
+                self.set_var(caller, key, value)
+        else:
+            if caller.bridge is not None:
+                self.leave_bridge(caller)
+            for key, value in dial_vars.items():
+                self.set_var(caller, key, value)
+            self.leave_bridge(one)
+            self.destroy_bridge(bridge)
+            one.runner = False
+            self.release(one, 16)
+        return "ANSWER", ended_by
+
+    def _vanish(self, two: Channel, one: Channel) -> None:
+        """A Local pair towards a missing extension: both halves die at once (21)."""
+        for chan in (two, one):
+            chan.alive = False
+            self.channels.pop(chan.name, None)
+            self.emit_chan("Hangup", chan, Cause="0", Cause_txt="Unknown")
+        self.emit("DeviceStateChange", {"Device": one.device, "State": "INVALID"})
+        self.emit("DeviceStateChange", {"Device": one.device, "State": "INVALID"})
+
+    # ----------------------------------------------------------------- redirect
+
+    def can_originate(self, channel: str) -> bool:
+        if re.fullmatch(r"Local/[^@/]+@[^/]+(/n)?", channel):
+            return True
+        parsed = parse_dial_target(channel)
+        return parsed is not None and parsed[0] in self.phones
+
+    def can_redirect(self, chan: Channel, context: str, exten: str) -> bool:
+        return (
+            chan.alive
+            and chan.runner
+            and not chan.hangup_requested
+            and chan.call is not None
+            and chan is chan.call.trunk
+            and context == "transfer"
+            and bool(exten)
+        )
+
+    def redirect(self, chan: Channel, context: str, exten: str) -> bool:
+        """AMI Redirect: move ``chan``'s dialplan. Only the inbound trunk side runs a
+        dialplan here; ``transfer,<ext>`` dials that agent."""
+        if not self.can_redirect(chan, context, exten):
+            return False
+        chan.goto = (context, exten)
+        self.interrupt(chan, "redirect")
+        return True
+
+    # ----------------------------------------------------------------- inbound calls
+
+    def place_call(self, script: CallerScript, variables: Mapping[str, str] | None = None,
+                   on_answer: Callable[[Channel], None] | None = None) -> SimulatedCall:
+        """A caller dials in: Local/s@inbound;1 is the handset, ;2 runs [inbound]."""
+        c1, c2 = self.new_pair("s@inbound", "inbound", "s")
+        call = SimulatedCall(script, c1, c2)
+        c1.call = c2.call = call
+        self.calls.append(call)
+        self.counters["placed"] += 1
+        given = dict(variables or {"CALLERNUM": script.number})
+        for key in reversed(list(given)):
+            self.set_var(c1, key, given[key])
+        self.set_callerid(c1, script.number, script.name)
+        self.set_connected(c1, script.number, script.name)
+        for key, value in given.items():
+            self.set_var(c2, key, value)
+        self.set_callerid(c2, script.number, script.name)
+        self.set_connected(c2, script.number, script.name)
+        self.local_bridge(c1, c2)
+        self.dial_event("DialBegin", None, c1, DialString="s@inbound")
+        c2.exten = script.dnis
+        c2.priority = 5
+        c2.runner = True
+        self.new_state(c2, 6)
+        self.new_state(c1, 6)
+        self.device_state(c1.device)
+        self.dial_event("DialEnd", None, c1, DialStatus="ANSWER")
+        self.device_state(c1.device)
+        if on_answer is not None:
+            on_answer(c1)
+        c1.context, c1.exten = "caller", "s"
+        if script.patience is not None:
+            call.timers.append(self.later(script.patience, self._caller_gives_up, call))
+        d = defer.Deferred.fromCoroutine(self._run_trunk(call))
+        d.addErrback(lambda f: log.failure("inbound dialplan failed", f))
+        return call
+
+    def _caller_gives_up(self, call: SimulatedCall) -> None:
+        if call.agent is None and call.caller.alive:
+            call.gave_up = True
+            self.request_hangup(call.caller, 16)
+
+    def caller_hangs_up(self, call: SimulatedCall) -> None:
+        if call.caller.alive:
+            self.request_hangup(call.caller, 16)
+
+    def _agent_answered(self, call: SimulatedCall, ext: str) -> None:
+        if call.agent is None:
+            call.agent = ext
+        if call.script.talk_hangup_after is not None:
+            call.timers.append(
+                self.later(call.script.talk_hangup_after, self.caller_hangs_up, call)
+            )
+
+    def prompt_played(self, call: SimulatedCall, prompt: str | None) -> None:
+        call.plays += 1
+        call.last_prompt = prompt
+
+    def digits_wanted(self, chan: Channel) -> None:
+        """A digit read started on ``chan``: the caller types the scripted digits."""
+        call = chan.call
+        if call is None or chan is not call.trunk or call.answered_play == call.plays:
+            return
+        script = call.script
+        entry = None
+        if call.last_prompt is not None and call.last_prompt in script.digits:
+            entry = script.digits[call.last_prompt]
+            key: Any = call.last_prompt
+        elif call.reads in script.digits:
+            key = call.reads
+            entry = script.digits[key]
+        call.reads += 1
+        if entry is None:
+            return
+        call.answered_play = call.plays
+        if isinstance(entry, (list, tuple)):
+            used = call.prompt_uses.get(str(key), 0)
+            call.prompt_uses[str(key)] = used + 1
+            if not entry:
+                return
+            entry = entry[min(used, len(entry) - 1)]
+        if entry:
+            self.type_digits(chan, str(entry), script.digit_delay, call)
+
+    async def _run_trunk(self, call: SimulatedCall) -> None:
+        c2 = call.trunk
+        reason, _, _ = await self.wait(c2, self.timings.agi_start)
+        if reason == "timeout":
+            c2.priority = 6
+            c2.app, c2.app_data = "AGI", self._agi_request_data(call)
+            status = await self._run_agi(call)
+            c2.app, c2.app_data = "", ""
+            self.set_var(c2, "AGISTATUS", status)
+        while c2.alive and not c2.hangup_requested:
+            if c2.goto is not None:
+                context, exten = c2.goto
+                c2.goto = None
+                c2.context, c2.exten, c2.priority = context, exten, 1
+                if context == "transfer":
+                    c2.priority = 2
+                    c2.app, c2.app_data = "Dial", f"Local/{exten}@{AGENTS_CONTEXT}/n,30"
+                    await self.dial(c2, f"Local/{exten}@{AGENTS_CONTEXT}/n", 30.0)
+                    c2.app, c2.app_data = "", ""
+                    continue
+                break  # unknown destination: hang up
+            target = c2.variables.get("TARGET")
+            if target and not c2.variables.get("QUEUE"):
+                c2.variables.pop("TARGET")
+                c2.app, c2.app_data = "Dial", f"{target},30,tT"
+                await self.dial(c2, target, 30.0)
+                c2.app, c2.app_data = "", ""
+                continue
+            c2.app, c2.app_data = "Playback", "vm-goodbye"
+            reason, _, _ = await self.wait(c2, self.timings.goodbye)
+            if reason == "timeout":
+                self.set_var(c2, "PLAYBACKSTATUS", "SUCCESS")
+            elif reason == "redirect":
+                continue
+            break
+        self.finish(c2)
+
+    def _agi_request_data(self, call: SimulatedCall) -> str:
+        return (
+            f"agi://{self.agi_host}:{self.agi_port}/{self.agi_script},"
+            f"{call.script.dnis},{call.trunk.cid_num}"
+        )
+
+    async def _run_agi(self, call: SimulatedCall) -> str:
+        from callcenter.simulator.agi import AgiSession
+
+        c2 = call.trunk
+        session = AgiSession(self, c2, self.agi_script, [call.script.dnis, c2.cid_num])
+        if self.agi_connect is None:
+            self.counters["agi_failures"] += 1
+            return "FAILURE"
+        try:
+            await self.agi_connect(self.agi_host, self.agi_port, session)
+        except Exception as e:
+            log.info("FastAGI server {host}:{port} unreachable: {e}", host=self.agi_host,
+                     port=self.agi_port, e=e)
+            self.counters["agi_failures"] += 1
+            return "FAILURE"
+        return await session.done
+
+    def _check_call_end(self, chan: Channel) -> None:
+        call = chan.call
+        if call is None or call.ended.called:
+            return
+        if call.caller.alive or call.trunk.alive:
+            return
+        if any(c.call is call for c in self.channels.values()):
+            return
+        for timer in call.timers:
+            self.cancel(timer)
+        call.timers.clear()
+        if call.agent is not None:
+            call.outcome = "answered"
+        elif call.gave_up or call.caller_first:
+            call.outcome = "abandoned"
+        else:
+            call.outcome = "rejected"
+        self.counters[call.outcome] += 1
+        self.counters["ended"] += 1
+        if call in self.calls:
+            self.calls.remove(call)
+        for hook in list(self.on_call_ended):
+            hook(call)
+        call.ended.callback(call)
+
+    # ----------------------------------------------------------------- shutdown
+
+    def hangup_everything(self) -> None:
+        """Hang up every channel and cancel every timer (service stop)."""
+        for chan in list(self.channels.values()):
+            if chan.alive:
+                chan.runner = False
+                self.request_hangup(chan, 16)
+        for session in list(self.agi_sessions):
+            session.close()
+        self.cancel_all()
+
+    # ----------------------------------------------------------------- originate
+
+    def originate(
+        self,
+        *,
+        channel: str,
+        context: str = "",
+        exten: str = "",
+        application: str = "",
+        data: str = "",
+        callerid: str = "",
+        variables: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        respond: Callable[[str, dict[str, str]], None] | None = None,
+    ) -> bool:
+        """AMI Originate. ``respond(status, values)`` is called once with ``Success`` or
+        ``Failure`` and the OriginateResponse headers. False: the dial string names no
+        channel the simulator can make (``Originate failed``)."""
+        variables = dict(variables or {})
+        num, name = parse_callerid(callerid)
+        target = {"Application": application, "Data": data} if application else {
+            "Context": context, "Exten": exten}
+
+        def answer(status: str, chan: Channel | None, reason: int, dialstring: str = "") -> None:
+            if respond is None:
+                return
+            values = {"Channel": chan.name if chan is not None else dialstring}
+            values.update(target)
+            values.update({
+                "Reason": str(reason),
+                "Uniqueid": chan.uniqueid if chan is not None else "<unknown>",
+                "CallerIDNum": (chan.cid_num or "<unknown>") if chan is not None else "<unknown>",
+                "CallerIDName": (chan.cid_name or "<unknown>") if chan is not None else "<unknown>",
+            })
+            respond(status, values)
+
+        m = re.fullmatch(r"Local/([^@/]+)@inbound(/n)?", channel)
+        if m:
+            script = CallerScript(
+                number=variables.get("CALLERNUM") or num,
+                name=variables.get("CALLERNAME") or name,
+                dnis=variables.get("DNIS") or (m.group(1) if m.group(1) != "s" else "8005550100"),
+                digits={0: variables["CALLER_DTMF"]} if variables.get("CALLER_DTMF") else {},
+                patience=float(variables["CALLER_PATIENCE"]) if variables.get("CALLER_PATIENCE") else None,
+            )
+            self.place_call(script, variables or None,
+                            on_answer=lambda c1: answer("Success", c1, 4))
+            return True
+        parsed = parse_dial_target(channel)
+        if parsed is not None and parsed[0] in self.phones:
+            d = defer.Deferred.fromCoroutine(self._run_originate_phone(
+                parsed, num, name, variables, context, exten, application, data, timeout, answer))
+            d.addErrback(lambda f: log.failure("originate failed", f))
+            return True
+        if channel.startswith("Local/") and "@" in channel:
+            base = channel[len("Local/"):].split("/")[0]
+            one, two = self.new_pair(base, base.split("@")[1], base.split("@")[0])
+            self._vanish(two, one)
+            answer("Failure", None, 0, channel)
+            return True
+        return False
+
+    async def _run_originate_phone(self, parsed, num, name, variables, context, exten,
+                                   application, data, timeout, answer) -> None:
+        ext, dialstring = parsed
+        phone = self.phones[ext]
+        in_use = self.phone_in_use(ext)
+        one, two = self.new_pair(f"{ext}@{AGENTS_CONTEXT}", AGENTS_CONTEXT, ext)
+        for key, value in variables.items():
+            self.set_var(one, key, value)
+        if num or name:
+            self.set_callerid(one, num, name)
+            self.set_connected(one, num, name)
+        for key, value in variables.items():
+            self.set_var(two, key, value)
+        if num or name:
+            self.set_callerid(two, num, name)
+            self.set_connected(two, num, name)
+        self.local_bridge(one, two)
+        self.dial_event("DialBegin", None, one, DialString=dialstring.split("/", 1)[-1]
+                        if dialstring.startswith("Local/") else dialstring)
+        self.new_state(one, 5)
+        self.dial_event("DialState", None, one, DialStatus="RINGING")
+        self.device_state(one.device)
+        one.runner = True
+        if phone.mode == "busy" or in_use:
+            reason = "busy"
+        else:
+            ring = timeout if phone.mode == "noanswer" else min(phone.answer_after, timeout)
+            reason, _, _ = await self.wait(one, ring)
+            if reason == "timeout":
+                reason = "answer" if phone.mode == "answer" and phone.answer_after <= timeout else "noanswer"
+        if reason != "answer":
+            code, cause = {"busy": (5, 17), "noanswer": (3, 19)}.get(reason, (1, 16))
+            answer("Failure", None, code, f"Local/{dialstring}" if "@" in dialstring else f"PJSIP/{dialstring}")
+            one.runner = False
+            if one.alive:
+                self.release(one, cause)
+            return
+        self.new_state(two, 6)
+        self.new_state(one, 6)
+        self.dial_event("DialEnd", None, one, DialStatus="ANSWER")
+        answer("Success", one, 4)
+        self.device_state(one.device)
+        self.device_state(one.device)
+        one.context, one.exten, one.priority = context or "", exten or "", 1
+        talk_timer = None
+        if phone.talk_seconds is not None:
+            talk_timer = self.later(phone.talk_seconds, self.request_hangup, two, 16)
+        if application:
+            one.app, one.app_data = application, data
+            seconds = None
+            if application.lower() == "wait":
+                try:
+                    seconds = float(data or 0)
+                except ValueError:
+                    seconds = 0.0
+            await self.wait(one, seconds)
+        elif context in ("transfer", AGENTS_CONTEXT) and exten in self.phones:
+            one.app, one.app_data = "Dial", f"Local/{exten}@{AGENTS_CONTEXT}/n,30"
+            await self.dial(one, f"Local/{exten}@{AGENTS_CONTEXT}/n", 30.0)
+        else:
+            await self.wait(one, None)
+        self.cancel(talk_timer)
+        self.finish(one)
+
+
+def parse_callerid(text: str) -> tuple[str, str]:
+    """``"Name" <num>`` -> (num, name)."""
+    m = re.fullmatch(r'\s*"?([^"<]*?)"?\s*<([^>]*)>\s*', text or "")
+    if m:
+        return m.group(2), m.group(1).strip()
+    return (text or "").strip(), ""
