@@ -105,10 +105,11 @@ class ConsoleHub:
         if agent is None:
             return
         agent_id = int(agent["id"])
+        # The socket joins the agent's set only once the welcome is sent, so that no
+        # push can overtake the welcome (the first frame is always the welcome).
         sockets = self._sockets.setdefault(agent_id, set())
-        sockets.add(ws)
         try:
-            if len(sockets) == 1:
+            if not sockets:
                 self._notify(self.backend.console_opened, agent_id)
             try:
                 snapshot = self.backend.snapshot(agent_id)
@@ -126,6 +127,7 @@ class ConsoleHub:
                     }
                 )
             )
+            sockets.add(ws)
             async for raw in ws:
                 await self._dispatch(ws, agent_id, raw)
         except ConnectionClosed:

@@ -1,0 +1,548 @@
+"""The call center: the adapter that ties the pure cores to the wires.
+
+It feeds AMI events to the call tracker, runs each inbound caller's IVR and wait over
+their FastAGI session, asks the router who takes the call, writes the contact log
+through the database pool, and pushes state and screen-pops to the agents' consoles.
+Policy lives in ``routing`` and ``ivr``; what happened lives in ``callcenter.events``.
+
+Subscriptions (everything this component handles), in one place: see ``subscribe``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from callcenter import events as ev
+from callcenter.agi.protocol import AGICommandError, AGIHangup
+from callcenter.calls import CallTracker, device_of
+from ivr.flow import MenuFlow
+from ivr.runner import Command, MenuRunner
+from routing.agents import IllegalTransition, State
+from routing.router import Router
+
+log = Logger()
+
+
+@dataclass(frozen=True)
+class _Hangup:
+    """What the IVR runner is told when the caller is gone."""
+
+    code: int = 200
+    result: str = "-1"
+    timeout: bool = False
+
+
+@dataclass
+class LiveCall:
+    call_id: str
+    arrived_at: float
+    caller_number: str = ""
+    channel: str = ""
+    dnis: str = ""
+    lookup_number: str | None = None
+    lookup: object | None = None  # crm_store CallerLookup once known
+    lookup_waiters: list = field(default_factory=list)
+    ivr_path: list = field(default_factory=list)
+    ivr_choice: str = ""
+    queue: str | None = None
+    queued_at: float | None = None
+    offer: ev.OfferCall | None = None
+    offered_agent: str | None = None
+    agent_id: str | None = None  # the agent who answered
+    answered_at: float | None = None
+    ended: bool = False
+    has_agi: bool = False
+
+
+class CallCenter:
+    """Implements the console backend (``agent_ui.backend.ConsoleBackend``) too."""
+
+    def __init__(self, *, clock, bus, db, settings, hub=None, ami=None):
+        self.clock = clock
+        self.bus = bus
+        self.db = db
+        self.settings = settings
+        self.hub = hub
+        self.ami = ami
+        self.tracker = CallTracker(inbound_contexts=tuple(settings.calls.inbound_contexts))
+        self.router = Router({q.name: q.wrapup_seconds for q in settings.queues})
+        self.flow = MenuFlow.from_settings(settings.ivr)
+        self.calls: dict[str, LiveCall] = {}
+        self.agents: dict[str, object] = {}  # agent id -> AgentRecord
+        self.devices: dict[str, str] = {}  # device -> agent id
+        self.pops: dict[str, dict] = {}  # agent id -> last pop
+        self.agent_call: dict[str, dict] = {}  # agent id -> {"call_id", "state", "at"}
+        self._wrapups: dict[str, object] = {}
+        self._grace: dict[str, object] = {}
+        self._uniqueid_waiters: dict[str, list] = {}
+        self.answered_calls: set[str] = set()
+        self.counters = {"calls_arrived": 0, "calls_ended": 0, "calls_answered": 0,
+                         "calls_abandoned": 0, "screen_pops_sent": 0}
+        self.subscribe()
+
+    # ---------------------------------------------------------------- wiring
+
+    def subscribe(self) -> None:
+        s = self.bus.subscribe
+        s(ev.CallArrived, self.on_CallArrived)
+        s(ev.CallerIdentified, self.on_CallerIdentified)
+        s(ev.AgentOffered, self.on_AgentOffered)
+        s(ev.AgentRingEnded, self.on_AgentRingEnded)
+        s(ev.CallAnswered, self.on_CallAnswered)
+        s(ev.CallEnded, self.on_CallEnded)
+        s(ev.AgentStateChanged, self.on_AgentStateChanged)
+
+    def now(self) -> float:
+        return self.clock.seconds()
+
+    @defer.inlineCallbacks
+    def load_agents(self):
+        """Read the agent accounts and register them with the router."""
+        from crm_store.store import Store
+
+        records = yield self.db.do(Store.agents)
+        for record in records:
+            self.register_agent(record)
+        return records
+
+    def register_agent(self, record) -> str:
+        agent_id = str(record.id)
+        self.agents[agent_id] = record
+        if record.interface:
+            self.devices[device_of(record.interface)] = agent_id
+        self.router.add_agent(agent_id, [q.name for q in self.settings.queues])
+        return agent_id
+
+    # --------------------------------------------------------------- AMI side
+
+    def ami_event(self, message) -> None:
+        """Every AMI event goes through here (the AMI client's ``on_event``)."""
+        now = self.now()
+        try:
+            produced = self.tracker.feed(message, now)
+        except Exception:
+            log.failure("call tracker failed on AMI event {name}", name=message.name)
+            return
+        uniqueid = message.get("Uniqueid")
+        if uniqueid and uniqueid in self._uniqueid_waiters:
+            linkedid = self.tracker.linkedid_for(uniqueid)
+            if linkedid:
+                for d in self._uniqueid_waiters.pop(uniqueid):
+                    d.callback(linkedid)
+        for event in produced:
+            self.bus.publish(event)
+
+    def _call(self, call_id: str, at: float | None = None) -> LiveCall:
+        call = self.calls.get(call_id)
+        if call is None:
+            call = self.calls[call_id] = LiveCall(call_id, at if at is not None else self.now())
+        return call
+
+    def on_CallArrived(self, e: ev.CallArrived) -> None:
+        self.counters["calls_arrived"] += 1
+        call = self._call(e.call_id, e.at)
+        call.channel = call.channel or e.channel
+        call.dnis = call.dnis or e.dnis
+        self._contact(call.call_id, "open_contact", call_id=e.call_id, direction="inbound",
+                      caller_number=e.caller_number, arrived_at=call.arrived_at,
+                      channel=e.channel, dnis=e.dnis)
+        if e.caller_number:
+            self._set_number(call, e.caller_number)
+
+    def on_CallerIdentified(self, e: ev.CallerIdentified) -> None:
+        call = self.calls.get(e.call_id)
+        if call is not None:
+            self._set_number(call, e.caller_number)
+
+    def _set_number(self, call: LiveCall, number: str) -> None:
+        if not number or call.lookup_number is not None:
+            return
+        call.caller_number = number
+        call.lookup_number = number
+        self._contact(call.call_id, "update_contact", call.call_id, caller_number=number)
+        from crm_store.store import Store
+
+        d = self.db.do(Store.lookup_caller, number, recent=5)
+
+        def found(lookup):
+            call.lookup = lookup
+            if lookup.customers:
+                self._contact(call.call_id, "update_contact", call.call_id,
+                              customer_id=lookup.customers[0].id)
+            waiters, call.lookup_waiters = call.lookup_waiters, []
+            for w in waiters:
+                w.callback(lookup)
+
+        def failed(f):
+            log.failure("customer lookup for call {call_id} failed", f, call_id=call.call_id)
+            found(_EmptyLookup(number))
+
+        d.addCallbacks(found, failed)
+
+    def _when_lookup(self, call: LiveCall) -> defer.Deferred:
+        if call.lookup is not None or call.lookup_number is None:
+            return defer.succeed(call.lookup)
+        d = defer.Deferred()
+        call.lookup_waiters.append(d)
+        return d
+
+    def on_AgentOffered(self, e: ev.AgentOffered) -> None:
+        agent_id = self.devices.get(e.device)
+        call = self.calls.get(e.call_id)
+        if agent_id is None or call is None:
+            return
+        call.offered_agent = agent_id
+        self._contact(call.call_id, "update_contact", call.call_id, offered_at=e.at,
+                      agent_id=self.agents[agent_id].id)
+        self._set_agent_call(agent_id, call.call_id, "ringing", e.at)
+        self._when_lookup(call).addCallback(lambda _: self._push_pop(agent_id, call, e.at))
+
+    def _push_pop(self, agent_id: str, call: LiveCall, ring_at: float) -> None:
+        if call.ended or call.answered_at is not None and call.agent_id != agent_id:
+            return
+        pop = self.build_pop(call, ring_at)
+        self.pops[agent_id] = pop
+        sockets = self._push(agent_id, pop)
+        self.counters["screen_pops_sent"] += 1
+        self.bus.publish(ev.ScreenPopSent(agent_id, call.call_id, self.now(), ring_at, sockets))
+
+    def build_pop(self, call: LiveCall, ring_at: float) -> dict:
+        lookup = call.lookup
+        cards = list(lookup.customers) if lookup is not None else []
+        customer = _card(cards[0]) if cards else None
+        recent = []
+        if lookup is not None:
+            recent = [{"arrived_at": c.arrived_at, "agent": c.agent, "queue": c.queue,
+                       "outcome": c.outcome, "disposition": c.disposition, "notes": c.notes,
+                       "direction": c.direction}
+                      for c in lookup.recent_contacts]
+        start = call.queued_at if call.queued_at is not None else call.arrived_at
+        return {
+            "type": "pop",
+            "call_id": call.call_id,
+            "caller_number": call.caller_number,
+            "customer": customer,
+            "matches": [_card(c) for c in cards],
+            "recent_contacts": recent,
+            "ivr": [{"step": s["step"], "input": s["input"], "label": s["label"]}
+                    for s in call.ivr_path],
+            "ivr_choice": call.ivr_choice,
+            "queue": call.queue,
+            "wait_s": round(max(0.0, ring_at - start), 1),
+            "ring_at": ring_at,
+            "sent_at": time.time(),
+        }
+
+    def on_AgentRingEnded(self, e: ev.AgentRingEnded) -> None:
+        agent_id = self.devices.get(e.device)
+        if agent_id is not None:
+            self._set_agent_call(agent_id, e.call_id, "missed", e.at)
+
+    def on_CallAnswered(self, e: ev.CallAnswered) -> None:
+        call = self.calls.get(e.call_id)
+        agent_id = self.devices.get(e.device)
+        if call is None or call.answered_at is not None:
+            return
+        call.answered_at = e.at
+        call.agent_id = agent_id
+        self.counters["calls_answered"] += 1
+        self.answered_calls.add(call.call_id)
+        self._contact(call.call_id, "update_contact", call.call_id, answered_at=e.at,
+                      **({"agent_id": self.agents[agent_id].id} if agent_id else {}))
+        if agent_id is None:
+            return
+        self._set_agent_call(agent_id, call.call_id, "talking", e.at)
+        self._apply(self.router.offer_answered(call.call_id, agent_id, e.at))
+
+    def on_CallEnded(self, e: ev.CallEnded) -> None:
+        call = self.calls.pop(e.call_id, None)
+        self.tracker.forget(e.call_id)
+        if call is None:
+            return
+        call.ended = True
+        self.counters["calls_ended"] += 1
+        if call.answered_at is None:
+            self.counters["calls_abandoned"] += 1
+        self._contact(call.call_id, "close_contact", call.call_id, ended_at=e.at)
+        decisions = self.router.call_left(call.call_id, e.at)
+        if call.agent_id is not None:
+            self._set_agent_call(call.agent_id, call.call_id, "ended", e.at)
+            decisions += self.router.call_finished(call.agent_id, e.at)
+        elif call.offered_agent is not None:
+            self._set_agent_call(call.offered_agent, call.call_id, "ended", e.at)
+        self._apply(decisions)
+        for waiter in call.lookup_waiters:
+            waiter.callback(None)
+
+    # ------------------------------------------------------------ FastAGI side
+
+    def agi_routes(self) -> dict:
+        return {self.settings.agi.script: self.inbound}
+
+    def _call_id_for(self, uniqueid: str, timeout: float = 2.0) -> defer.Deferred:
+        """The linkedid of an AGI channel; AMI may tell us a moment after the AGI
+        connection arrives, so wait a little, then fall back to the uniqueid."""
+        linkedid = self.tracker.linkedid_for(uniqueid)
+        if linkedid:
+            return defer.succeed(linkedid)
+        d = defer.Deferred()
+        self._uniqueid_waiters.setdefault(uniqueid, []).append(d)
+
+        def give_up():
+            waiters = self._uniqueid_waiters.get(uniqueid, [])
+            if d in waiters:
+                waiters.remove(d)
+                if not waiters:
+                    self._uniqueid_waiters.pop(uniqueid, None)
+                d.callback(uniqueid)
+
+        call = self.clock.callLater(timeout, give_up)
+        d.addBoth(lambda r: (call.cancel() if call.active() else None) or r)
+        return d
+
+    async def inbound(self, session) -> None:
+        """One inbound caller over FastAGI: IVR, then wait until an agent answers."""
+        env = session.env
+        call_id = await self._call_id_for(env.uniqueid)
+        known = call_id in self.calls
+        call = self._call(call_id)
+        call.has_agi = True
+        if not known:
+            # AMI has not told us about this call (yet): log it from here.
+            self.counters["calls_arrived"] += 1
+            self._contact(call_id, "open_contact", call_id=call_id, direction="inbound",
+                          caller_number=env.callerid or "", arrived_at=call.arrived_at,
+                          channel=env.channel, dnis=(env.args[0] if env.args else ""))
+        number = env.callerid if env.callerid not in ("", "unknown", "<unknown>") else ""
+        if number:
+            self._set_number(call, number)
+        queue = await self._run_ivr(session, call)
+        if queue is None or call.ended:
+            return
+        await self._wait_for_agent(session, call, queue)
+
+    async def _run_ivr(self, session, call: LiveCall) -> str | None:
+        runner = MenuRunner(self.flow)
+        step = runner.start(self.now())
+        while isinstance(step, Command):
+            try:
+                result = await session.command(*step.words)
+            except AGIHangup:
+                result = _Hangup()
+            except AGICommandError as e:
+                log.error("IVR command {words} refused ({text}); sending the caller to the "
+                          "default queue", words=step.words, text=getattr(e, "result", e))
+                step = None
+                break
+            step = runner.on_result(result, self.now())
+        call.ivr_path = list(runner.path)
+        if step is None:
+            queue, choice = self.flow.default_queue, "IVR error – default"
+        else:
+            queue, choice = step.queue, step.choice
+        call.ivr_choice = choice
+        self._contact(call.call_id, "update_contact", call.call_id, ivr=call.ivr_path)
+        return queue
+
+    async def _wait_for_agent(self, session, call: LiveCall, queue: str) -> None:
+        now = self.now()
+        call.queue, call.queued_at = queue, now
+        self._contact(call.call_id, "update_contact", call.call_id, queue=queue, queued_at=now)
+        self.bus.publish(ev.CallQueued(call.call_id, queue, now))
+        self._apply(self.router.enqueue(call.call_id, queue, now))
+        routing = self.settings.routing
+        try:
+            await session.command("SET MUSIC", "on", routing.moh_class)
+            while not call.ended:
+                offer = call.offer
+                if offer is None:
+                    await session.command("WAIT FOR DIGIT", str(routing.queue_poll_ms))
+                    continue
+                call.offer = None
+                agent = self.agents[offer.agent_id]
+                await session.command("SET MUSIC", "off")
+                result = await session.command(
+                    "EXEC", "Dial", f"{agent.interface},{routing.ring_timeout},tT")
+                if result.result == "-1" or call.ended:
+                    return
+                status = (await session.command("GET VARIABLE", "DIALSTATUS")).data or ""
+                if status == "ANSWER":
+                    # The agent hung up: the conversation is over.
+                    await session.command("HANGUP")
+                    return
+                log.info("call {call_id}: agent {agent} did not answer ({status})",
+                         call_id=call.call_id, agent=agent.username, status=status)
+                self._apply(self.router.offer_failed(call.call_id, offer.agent_id, self.now()))
+                await session.command("SET MUSIC", "on", routing.moh_class)
+        except AGIHangup:
+            return
+        except AGICommandError as e:
+            log.error("call {call_id}: AGI command refused while waiting: {e}",
+                      call_id=call.call_id, e=e)
+
+    # ----------------------------------------------------------- agents/router
+
+    def _apply(self, decisions) -> None:
+        for item in decisions:
+            if isinstance(item, ev.AgentStateChanged):
+                self.bus.publish(item)
+            elif isinstance(item, ev.OfferCall):
+                call = self.calls.get(item.call_id)
+                if call is None or not call.has_agi:
+                    # Nothing can carry this offer: free the agent again.
+                    self._apply(self.router.call_left(item.call_id, self.now()))
+                else:
+                    call.offer = item
+
+    def on_AgentStateChanged(self, e: ev.AgentStateChanged) -> None:
+        if e.state == State.WRAP_UP.value:
+            call_queue = None
+            info = self.agent_call.get(e.agent_id)
+            if info is not None:
+                call_queue = info.get("queue")
+            seconds = self.router.wrapup_seconds(call_queue)
+            old = self._wrapups.pop(e.agent_id, None)
+            if old is not None and old.active():
+                old.cancel()
+            self._wrapups[e.agent_id] = self.clock.callLater(seconds, self._end_wrapup, e.agent_id)
+        machine = self.router.agents.get(e.agent_id)
+        self._push(e.agent_id, {"type": "agent_state", "state": e.state, "reason": e.reason,
+                                "since": e.at,
+                                "calls_today": machine.calls_handled if machine else 0})
+
+    def _end_wrapup(self, agent_id: str) -> None:
+        self._wrapups.pop(agent_id, None)
+        self._apply(self.router.wrapup_done(agent_id, self.now()))
+
+    def _set_agent_call(self, agent_id: str, call_id: str, state: str, at: float) -> None:
+        call = self.calls.get(call_id)
+        info = {"call_id": call_id, "state": state, "at": at,
+                "queue": call.queue if call else (self.agent_call.get(agent_id) or {}).get("queue")}
+        self.agent_call[agent_id] = info
+        self._push(agent_id, {"type": "call", **info})
+
+    def _push(self, agent_id: str, message: dict) -> int:
+        if self.hub is None:
+            return 0
+        try:
+            return self.hub.push(int(agent_id), message)
+        except Exception:
+            log.failure("push to agent {agent_id} failed", agent_id=agent_id)
+            return 0
+
+    # ------------------------------------------------ console backend protocol
+
+    def authenticate(self, username: str, password: str) -> defer.Deferred:
+        from crm_store.store import Store
+
+        d = self.db.do(Store.authenticate, username, password)
+
+        def known(record):
+            if record is not None and str(record.id) not in self.agents:
+                self.register_agent(record)
+            return record
+
+        return d.addCallback(known)
+
+    def snapshot(self, agent_id) -> dict:
+        key = str(agent_id)
+        machine = self.router.agents.get(key)
+        return {
+            "state": machine.state.value if machine else "logged_out",
+            "reason": machine.reason if machine else "",
+            "since": machine.since if machine else self.now(),
+            "reasons": list(self.settings.routing.not_ready_reasons),
+            "call": self.agent_call.get(key),
+            "pop": self.pops.get(key),
+            "calls_today": machine.calls_handled if machine else 0,
+        }
+
+    def command(self, agent_id, name: str, args: dict) -> defer.Deferred:
+        from agent_ui.backend import CommandRejected
+
+        key = str(agent_id)
+        now = self.now()
+        try:
+            if name == "ready":
+                self._cancel_wrapup(key)
+                self._apply(self.router.ready(key, now))
+            elif name == "not_ready":
+                reason = str(args.get("reason") or "")
+                if reason not in self.settings.routing.not_ready_reasons:
+                    raise CommandRejected(f"unknown not-ready reason {reason!r}")
+                if self.router.agent(key).state is State.WRAP_UP:
+                    self._cancel_wrapup(key)
+                self._apply(self.router.not_ready(key, reason, now))
+            elif name == "logout":
+                self._apply(self.router.logout(key, now))
+            else:
+                raise CommandRejected(f"unknown command {name!r}")
+        except IllegalTransition as e:
+            return defer.fail(CommandRejected(str(e)))
+        except CommandRejected as e:
+            return defer.fail(e)
+        return defer.succeed(self.snapshot(key))
+
+    def _cancel_wrapup(self, key: str) -> None:
+        pending = self._wrapups.pop(key, None)
+        if pending is not None and pending.active():
+            pending.cancel()
+
+    def console_opened(self, agent_id) -> None:
+        key = str(agent_id)
+        pending = self._grace.pop(key, None)
+        if pending is not None and pending.active():
+            pending.cancel()
+        if key in self.router.agents:
+            self._apply(self.router.login(key, self.now()))
+
+    def console_closed(self, agent_id) -> None:
+        key = str(agent_id)
+        grace = self.settings.routing.console_grace_seconds
+
+        def logout():
+            self._grace.pop(key, None)
+            machine = self.router.agents.get(key)
+            if machine is not None and machine.state in (State.READY, State.NOT_READY):
+                log.info("agent {agent_id} logged out: console closed for {grace} s",
+                         agent_id=key, grace=grace)
+                self._apply(self.router.logout(key, self.now()))
+
+        self._grace[key] = self.clock.callLater(grace, logout)
+
+    # ---------------------------------------------------------------- contacts
+
+    def _contact(self, key: str, method: str, /, *args, **kwargs) -> defer.Deferred:
+        """Contact-log work for call ``key``, run in the order it was asked for."""
+        from crm_store.store import Store
+
+        fn = getattr(Store, method)
+        d = self.db.do_in_order(key, fn, *args, **kwargs)
+        d.addErrback(lambda f: log.failure("contact log {method} for {call_id} failed", f,
+                                           method=method, call_id=key))
+        return d
+
+    def stop(self) -> None:
+        for pending in list(self._wrapups.values()) + list(self._grace.values()):
+            if pending.active():
+                pending.cancel()
+        self._wrapups.clear()
+        self._grace.clear()
+
+
+@dataclass(frozen=True)
+class _EmptyLookup:
+    number: str
+    e164: str | None = None
+    customers: tuple = ()
+    recent_contacts: tuple = ()
+
+
+def _card(card) -> dict:
+    return {"id": card.id, "name": card.name, "company": card.company, "tier": card.tier,
+            "account_number": card.account_number, "email": card.email,
+            "phones": list(card.phones), "notes": card.notes}
