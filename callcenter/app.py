@@ -108,7 +108,8 @@ class CallCenterService(service.MultiService):
                  host=self.settings.ami.host, port=self.settings.ami.port)
 
     def _ami_disconnected(self, protocol) -> None:
-        log.warn("AMI connection lost; reconnecting")
+        if self.running:
+            log.warn("AMI connection lost; reconnecting")
 
     @defer.inlineCallbacks
     def start(self):
@@ -120,11 +121,12 @@ class CallCenterService(service.MultiService):
         return self
 
     def stopService(self):
+        self.running = 0
         return defer.DeferredList(
             [defer.maybeDeferred(child.stopService) for child in reversed(list(self))
              if child.running],
             consumeErrors=True,
-        ).addBoth(lambda _: setattr(self, "running", 0))
+        )
 
 
 class _CenterService(service.Service):

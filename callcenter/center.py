@@ -320,10 +320,24 @@ class CallCenter:
         number = env.callerid if env.callerid not in ("", "unknown", "<unknown>") else ""
         if number:
             self._set_number(call, number)
-        queue = await self._run_ivr(session, call)
-        if queue is None or call.ended:
+        try:
+            queue = await self._run_ivr(session, call)
+            if queue is None or call.ended:
+                return
+            await self._wait_for_agent(session, call, queue)
+        finally:
+            self._agi_finished(session, call)
+
+    def _agi_finished(self, session, call: LiveCall) -> None:
+        """The caller's FastAGI session is over. Normally AMI tells us how the call
+        ends; when the AMI link is down and the caller is gone, end it from here so the
+        contact is completed and no agent stays reserved."""
+        ami_up = self.ami is not None and self.ami.current() is not None
+        if call.ended or ami_up or not session.hung_up:
             return
-        await self._wait_for_agent(session, call, queue)
+        log.warn("call {call_id} ended while the AMI link was down; closing it from FastAGI",
+                 call_id=call.call_id)
+        self.bus.publish(ev.CallEnded(call.call_id, self.now(), cause_txt="AGI hangup"))
 
     async def _run_ivr(self, session, call: LiveCall) -> str | None:
         runner = MenuRunner(self.flow)

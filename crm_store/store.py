@@ -411,9 +411,13 @@ class Store:
             ).all()
             return [_contact_record(r) for r in rows]
 
-    def count_contacts(self) -> int:
+    def count_contacts(self, *, since: float | None = None) -> int:
+        """How many contacts there are (arrived at or after ``since``, if given)."""
+        query = select(func.count()).select_from(Contact)
+        if since is not None:
+            query = query.where(Contact.arrived_at >= _dt(since))
         with self._session() as s:
-            return s.scalar(select(func.count()).select_from(Contact)) or 0
+            return s.scalar(query) or 0
 
     def save_wrapup(self, call_id: str, *, agent_id: int, disposition: str, notes: str) -> None:
         """Save the disposition and notes of a contact; only its agent may."""

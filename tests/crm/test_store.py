@@ -598,3 +598,9 @@ def test_agents_are_listed_in_creation_order_and_missing_one_is_none(store):
     assert store.agent_by_username("amy").username == "amy"
     assert store.agent_by_username("nobody") is None
     assert store.agent(10_000) is None
+
+
+def test_counting_contacts_since_a_time_leaves_older_ones_out(store):
+    open_call(store, call_id="old", arrived_at=T0)
+    open_call(store, call_id="new", arrived_at=T0 + 100)
+    assert (store.count_contacts(), store.count_contacts(since=T0 + 50)) == (2, 1)

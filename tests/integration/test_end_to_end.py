@@ -117,3 +117,22 @@ async def test_dropped_ami_connection_reconnects_by_itself(tmp_path):
         assert console.of_type("pop")[0]["customer"]["name"] == "Ada Lovelace"
     finally:
         await h.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_call_during_ami_outage_is_still_logged_and_closed_from_fastagi(tmp_path):
+    h = CallCenterHarness(reactor, tmp_path)
+    await h.start()
+    try:
+        await h.service.ami.stopService()
+        started = reactor.seconds()
+        call = h.simulator.place_call(CallerScript(number=ADA, digits={0: "1"}, patience=4.0))
+        await call.ended
+        await h.contacts_closed(1)
+        assert await h.service.db.do(Store.count_contacts, since=started) == 1
+        # With no AMI, the call is known by its FastAGI channel's uniqueid.
+        contact = await h.service.db.do(Store.contact, call.trunk.uniqueid)
+        assert contact.outcome == "abandoned_in_queue"
+        assert contact.queue == "sales"
+    finally:
+        await h.stop()
