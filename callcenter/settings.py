@@ -152,13 +152,18 @@ def _merge(base: dict, override: Mapping) -> dict:
 
 
 def _from_env(environ: Mapping[str, str]) -> dict:
-    """``CALLCENTER_AMI__PORT=5039`` -> ``{"ami": {"port": "5039"}}``. Values that look
+    """``CALLCENTER_AMI__PORT=5039`` -> ``{"ami": {"port": "5039"}}``. Variables whose
+    first part names no top-level setting are left alone. Values that look
     like JSON lists or objects are decoded (``CALLCENTER_CALLS__INBOUND_CONTEXTS='["a"]'``)."""
     tree: dict = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name.startswith(ENV_PREFIX + "TEST_"):
+        if not name.startswith(ENV_PREFIX):
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        if path[0] not in Settings.model_fields:
+            # Not a setting (e.g. CALLCENTER_TEST_POSTGRES_URL); a known section with an
+            # unknown key, on the other hand, is reported like any wrong key.
+            continue
         if value[:1] in "[{":
             try:
                 value = json.loads(value)

@@ -52,3 +52,11 @@ def test_shipped_settings_file_matches_the_defaults():
 
     shipped = load_settings(Path(config.__file__).parent / "callcenter.toml", environ={})
     assert shipped == load_settings(environ={})
+
+
+def test_environment_variables_of_other_tools_are_ignored_but_wrong_keys_are_not():
+    settings = load_settings(environ={"CALLCENTER_CI_VENV": "/tmp/v",
+                                      "CALLCENTER_SHARED": "/x"})
+    assert settings.ami.port == 5038
+    with pytest.raises(SettingsError, match="ami.prot"):
+        load_settings(environ={"CALLCENTER_AMI__PROT": "1"})
