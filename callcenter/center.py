@@ -10,6 +10,7 @@ Subscriptions (everything this component handles), in one place: see ``subscribe
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -19,12 +20,16 @@ from twisted.logger import Logger
 from callcenter import events as ev
 from callcenter.agi.protocol import AGICommandError, AGIHangup
 from callcenter.calls import CallTracker, device_of
+from ivr.check import load_book
+from ivr.drive import crm_lookup, run_flow
 from ivr.flow import MenuFlow
-from ivr.runner import Command, MenuRunner
+from ivr.runner import Command, FlowContext, FlowRunner, MenuRunner
 from routing.agents import IllegalTransition, State
 from routing.router import Router
 
 log = Logger()
+
+LOST_DURING_DISCONNECT = "lost_during_disconnect"
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class LiveCall:
     answered_at: float | None = None
     ended: bool = False
     has_agi: bool = False
+    priority: int = 0
+    skills: tuple = ()
 
 
 class CallCenter:
@@ -71,6 +78,10 @@ class CallCenter:
         self.tracker = CallTracker(inbound_contexts=tuple(settings.calls.inbound_contexts))
         self.router = Router({q.name: q.wrapup_seconds for q in settings.queues})
         self.flow = MenuFlow.from_settings(settings.ivr)
+        # Declarative flows: checked now, so a broken flow stops the server at start-up
+        # with every problem listed (ivr.check.FlowError).
+        self.book = (load_book(list(settings.ivr.flows), [q.name for q in settings.queues])
+                     if settings.ivr.flows else None)
         self.calls: dict[str, LiveCall] = {}
         self.agents: dict[str, object] = {}  # agent id -> AgentRecord
         self.devices: dict[str, str] = {}  # device -> agent id
@@ -80,6 +91,8 @@ class CallCenter:
         self._grace: dict[str, object] = {}
         self._uniqueid_waiters: dict[str, list] = {}
         self.answered_calls: set[str] = set()
+        self._agi_aliases: set[str] = set()
+        self._linked_aliases: dict[str, str] = {}
         self.counters = {"calls_arrived": 0, "calls_ended": 0, "calls_answered": 0,
                          "calls_abandoned": 0, "screen_pops_sent": 0}
         self.subscribe()
@@ -133,8 +146,41 @@ class CallCenter:
             if linkedid:
                 for d in self._uniqueid_waiters.pop(uniqueid):
                     d.callback(linkedid)
+        self._publish_tracked(produced)
+
+    def _publish_tracked(self, produced) -> None:
         for event in produced:
+            alias = self._alias_for(event.call_id) if self._agi_aliases else None
+            if alias is not None:
+                event = dataclasses.replace(event, call_id=alias)
             self.bus.publish(event)
+
+    def _alias_for(self, linkedid: str) -> str | None:
+        """A call first seen from FastAGI while AMI was silent is known by its AGI
+        channel's uniqueid; once AMI shows that channel, its linkedid means that call."""
+        alias = self._linked_aliases.get(linkedid)
+        if alias is not None:
+            return alias
+        for uniqueid in list(self._agi_aliases):
+            if self.tracker.linkedid_for(uniqueid) == linkedid:
+                self._agi_aliases.discard(uniqueid)
+                self._linked_aliases[linkedid] = uniqueid
+                return uniqueid
+        return None
+
+    @defer.inlineCallbacks
+    def resync(self):
+        """After (re)connecting to AMI: rebuild what we know from the live channels.
+        Calls that ended while we were blind are closed; live ones are kept."""
+        try:
+            result = yield self.ami.send_action("CoreShowChannels")
+        except Exception as e:
+            log.warn("resynchronisation after AMI reconnect failed: {e}", e=e)
+            return
+        produced = self.tracker.resync(list(result.events), self.now())
+        log.info("AMI resync: {n} live channels, {m} call events",
+                 n=len(result.events), m=len(produced))
+        self._publish_tracked(produced)
 
     def _call(self, call_id: str, at: float | None = None) -> LiveCall:
         call = self.calls.get(call_id)
@@ -261,13 +307,19 @@ class CallCenter:
     def on_CallEnded(self, e: ev.CallEnded) -> None:
         call = self.calls.pop(e.call_id, None)
         self.tracker.forget(e.call_id)
+        for linkedid, alias in list(self._linked_aliases.items()):
+            if alias == e.call_id:
+                del self._linked_aliases[linkedid]
+                self.tracker.forget(linkedid)
         if call is None:
             return
         call.ended = True
         self.counters["calls_ended"] += 1
         if call.answered_at is None:
             self.counters["calls_abandoned"] += 1
-        self._contact(call.call_id, "close_contact", call.call_id, ended_at=e.at)
+        lost = e.cause_txt == LOST_DURING_DISCONNECT
+        self._contact(call.call_id, "close_contact", call.call_id, ended_at=e.at,
+                      outcome=LOST_DURING_DISCONNECT if lost else None)
         decisions = self.router.call_left(call.call_id, e.at)
         if call.agent_id is not None:
             self._set_agent_call(call.agent_id, call.call_id, "ended", e.at)
@@ -298,6 +350,7 @@ class CallCenter:
                 waiters.remove(d)
                 if not waiters:
                     self._uniqueid_waiters.pop(uniqueid, None)
+                self._agi_aliases.add(uniqueid)
                 d.callback(uniqueid)
 
         call = self.clock.callLater(timeout, give_up)
@@ -340,6 +393,8 @@ class CallCenter:
         self.bus.publish(ev.CallEnded(call.call_id, self.now(), cause_txt="AGI hangup"))
 
     async def _run_ivr(self, session, call: LiveCall) -> str | None:
+        if self.book is not None:
+            return await self._run_flow(session, call)
         runner = MenuRunner(self.flow)
         step = runner.start(self.now())
         while isinstance(step, Command):
@@ -362,12 +417,28 @@ class CallCenter:
         self._contact(call.call_id, "update_contact", call.call_id, ivr=call.ivr_path)
         return queue
 
+    async def _run_flow(self, session, call: LiveCall) -> str | None:
+        """Run the declarative flow of the dialled number (``ivr.flows``)."""
+        env = session.env
+        dnis = (env.args[0] if env.args else "") or env.extension
+        flow = self.book.for_dnis(dnis)
+        runner = FlowRunner(flow, FlowContext(caller_number=call.caller_number, dnis=dnis,
+                                              flows=self.book.by_name))
+        queue_wait = self.estimated_wait if hasattr(self, "estimated_wait") else None
+        finished = await run_flow(session, runner, crm_lookup(self.db, queue_wait), self.clock)
+        call.ivr_path = list(finished.path)
+        call.ivr_choice = finished.choice
+        call.priority = finished.priority or 0
+        call.skills = tuple(finished.skills or ())
+        self._contact(call.call_id, "update_contact", call.call_id, ivr=call.ivr_path)
+        return finished.queue
+
     async def _wait_for_agent(self, session, call: LiveCall, queue: str) -> None:
         now = self.now()
         call.queue, call.queued_at = queue, now
         self._contact(call.call_id, "update_contact", call.call_id, queue=queue, queued_at=now)
         self.bus.publish(ev.CallQueued(call.call_id, queue, now))
-        self._apply(self.router.enqueue(call.call_id, queue, now))
+        self._apply(self.router.enqueue(call.call_id, queue, now, priority=call.priority))
         routing = self.settings.routing
         try:
             await session.command("SET MUSIC", "on", routing.moh_class)

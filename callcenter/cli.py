@@ -32,8 +32,45 @@ def start_logging(level: str) -> None:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
+# Commands that own their arguments: name -> (module, function, help).
+DELEGATED = {
+    "replay": ("callcenter.replay", "main", "reconstruct calls from a raw AMI capture"),
+    "simulate": ("routing.simulate", "main_simulate",
+                 "discrete-event simulation of the router in virtual time"),
+    "erlang": ("routing.simulate", "main_erlang", "agents needed by Erlang C"),
+    "ivr": ("callcenter.cli", "_ivr", "check IVR flows, or draw them (ivr check|graph)"),
+    "asterisk-config": ("callcenter.asterisk_config", "main",
+                        "render Asterisk configuration from templates"),
+    "users": ("callcenter.users", "main_users", "add and list console users"),
+}
+
+
+def _ivr(argv: list[str]) -> int:
+    from ivr.cli import main_check, main_graph
+
+    commands = {"check": main_check, "graph": main_graph}
+    if not argv or argv[0] not in commands:
+        print("usage: callcenter ivr check FILE... | callcenter ivr graph FILE --out OUT.svg",
+              file=sys.stderr)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+def _delegate(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module_name, function, _ = DELEGATED[name]
+    module = importlib.import_module(module_name)
+    return int(getattr(module, function)(argv) or 0)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="callcenter", description=__doc__)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        return _delegate(argv[0], argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="callcenter", description=__doc__,
+        epilog="also: " + "; ".join(f"{k}: {v[2]}" for k, v in DELEGATED.items()))
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run everything on embedded defaults with a simulated PBX")

@@ -72,6 +72,9 @@ class MenuOption(_Section):
 
 
 class IVRSettings(_Section):
+    # Declarative flow files or folders (config/ivr/*.toml): one flow per dialled number,
+    # checked at start-up. Empty: the simple menu below.
+    flows: tuple[str, ...] = ()
     greeting: str = "custom/welcome"
     menu_prompt: str = "custom/menu"
     invalid_prompt: str = "custom/invalid"

@@ -17,8 +17,9 @@ from tests.conftest import free_port
 SECRET = "it-secret"
 
 
-def settings_for(tmp_path, **routing):
+def settings_for(tmp_path, ivr=None, **routing):
     return load_settings(environ={}, overrides={
+        **({"ivr": ivr} if ivr else {}),
         "data_dir": str(tmp_path),
         "ami": {"port": free_port(), "secret": SECRET, "auth": "md5"},
         "agi": {"port": free_port()},
@@ -55,11 +56,12 @@ class Console:
 
 
 class CallCenterHarness:
-    def __init__(self, reactor, tmp_path, *, agents=1, customers=50, phones=None, **routing):
+    def __init__(self, reactor, tmp_path, *, agents=1, customers=50, phones=None, ivr=None,
+                 **routing):
         from callcenter.simulator import PhoneBehaviour, SimulatorService
 
         self.reactor = reactor
-        self.settings = settings_for(tmp_path, **routing)
+        self.settings = settings_for(tmp_path, ivr=ivr, **routing)
         self.store = Store(make_engine(self.settings.store_url()))
         self.store.create_schema()
         self.agents = [
