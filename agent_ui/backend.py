@@ -39,8 +39,13 @@ class ConsoleBackend(Protocol):
         ...
 
     def command(self, agent_id: int, name: str, args: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        """Run ``name`` (``ready``, ``not_ready`` with ``reason``, ``logout``) for the
-        agent; fire with a result dict, or fail with ``CommandRejected``."""
+        """Run ``name`` for the agent ``agent_id`` (whose socket sent it); fire with
+        a result dict, or fail with ``CommandRejected``. Agent commands: ``ready``,
+        ``not_ready`` (``reason``), ``logout``, ``hangup``. Supervisor commands, only
+        ever relayed from a supervisor's or an admin's socket, name their target in
+        ``args["agent_id"]`` (an int): ``force_ready``, ``force_not_ready``
+        (``reason``), ``force_logout``, ``listen``, ``whisper``, ``barge``. The
+        backend still decides: it knows who ``agent_id`` is."""
         ...
 
     def console_opened(self, agent_id: int) -> None:
@@ -49,6 +54,17 @@ class ConsoleBackend(Protocol):
 
     def console_closed(self, agent_id: int) -> None:
         """The last console socket of this agent closed."""
+        ...
+
+
+class SupervisorBackend(ConsoleBackend, Protocol):
+    """A backend that also feeds the wallboard (optional: without it a supervisor
+    starts from an empty board and waits for pushes)."""
+
+    def supervisor_snapshot(self) -> dict[str, Any]:
+        """The wallboard's current truth: ``queues`` (as in a ``queue_stats`` push),
+        ``agents`` (as in an ``agents`` push) and ``at``. See
+        ``callcenter.supervision.Wallboard.snapshot``."""
         ...
 
 

@@ -1,14 +1,20 @@
-"""WebSocket side of the agent console (``websockets`` asyncio server on the reactor's
+"""WebSocket side of the console (``websockets`` asyncio server on the reactor's
 loop): authenticates each socket with a short-lived token, relays commands to the
-backend, pushes what the core gives it to every socket of one agent.
+backend, pushes what the core gives it to the sockets allowed to see it.
 
-Protocol v1, JSON text frames with a ``type``::
+Protocol v1 (the full description is ``docs/websocket.md``), JSON text frames with a
+``type``::
 
     client  {"type":"hello","protocol":1,"token":"..."}          (within 5 s)
     server  {"type":"welcome","protocol":1,"agent":{...},"snapshot":{...},"server_time":t}
+            (+ "supervisor":{"queues":[...],"agents":[...],"at":t} for supervisors)
     client  {"type":"command","id":7,"name":"ready","args":{}}
     server  {"type":"reply","id":7,"ok":true,"result":{...}}  or  "ok":false,"error":"..."
-    server  {"type":"agent_state"|"pop"|"call", ...}             (pushes)
+    server  {"type":"agent_state"|"pop"|"call"|"queue_stats"|"agents", ...}  (pushes)
+
+Roles are checked both ways: supervisor commands from an agent's socket get an error
+reply without reaching the backend, and supervisor pushes never reach an agent's
+socket, whichever method sent them.
 
 A bad or expired token gets ``{"type":"error","error":"unauthorized"}`` and close 4401.
 """
@@ -38,6 +44,25 @@ CLOSE_BAD_HELLO = 4400
 CLOSE_HELLO_TIMEOUT = 4408
 _TYPE = re.compile(r"^[a-z][a-z_]{0,31}$")
 
+ROLES = ("agent", "supervisor", "admin")
+SUPERVISOR_ROLES = frozenset({"supervisor", "admin"})
+# Commands only a supervisor (or an admin) may send; each names its target agent.
+SUPERVISOR_COMMANDS = frozenset(
+    {"force_ready", "force_not_ready", "force_logout", "listen", "whisper", "barge"}
+)
+# Pushed message types only a supervisor (or an admin) may receive.
+SUPERVISOR_PUSHES = frozenset({"queue_stats", "agents"})
+
+
+def may_send(role: str, command: str) -> bool:
+    """May a socket of this role send this command?"""
+    return command not in SUPERVISOR_COMMANDS or role in SUPERVISOR_ROLES
+
+
+def may_receive(role: str, message: dict[str, Any]) -> bool:
+    """May a socket of this role receive this pushed message?"""
+    return message.get("type") not in SUPERVISOR_PUSHES or role in SUPERVISOR_ROLES
+
 
 class ConsoleHub:
     """The console's WebSocket server and the registry of open sockets per agent."""
@@ -60,6 +85,7 @@ class ConsoleHub:
         self._server: Server | None = None
         self._nonces = NonceLedger()
         self._sockets: dict[int, set[ServerConnection]] = {}
+        self._roles: dict[ServerConnection, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -88,8 +114,27 @@ class ConsoleHub:
     # ------------------------------------------------------------------ pushes
 
     def push(self, agent_id: int, message: dict[str, Any]) -> int:
-        """Send ``message`` to every open socket of this agent; how many it reached."""
-        conns = [ws for ws in self._sockets.get(agent_id, ()) if ws.state is State.OPEN]
+        """Send ``message`` to every open socket of this agent that may receive it;
+        how many it reached."""
+        conns = [
+            ws
+            for ws in self._sockets.get(agent_id, ())
+            if ws.state is State.OPEN and may_receive(self._roles.get(ws, ""), message)
+        ]
+        if conns:
+            broadcast(conns, json.dumps(message))
+        return len(conns)
+
+    def push_role(self, role: str, message: dict[str, Any]) -> int:
+        """Send ``message`` to every open socket whose identity has ``role``, and to
+        every admin's; how many it reached."""
+        conns = [
+            ws
+            for ws, ws_role in self._roles.items()
+            if ws.state is State.OPEN
+            and (ws_role == role or ws_role == "admin")
+            and may_receive(ws_role, message)
+        ]
         if conns:
             broadcast(conns, json.dumps(message))
         return len(conns)
@@ -105,6 +150,7 @@ class ConsoleHub:
         if agent is None:
             return
         agent_id = int(agent["id"])
+        role = str(agent["role"])
         # The socket joins the agent's set only once the welcome is sent, so that no
         # push can overtake the welcome (the first frame is always the welcome).
         sockets = self._sockets.setdefault(agent_id, set())
@@ -116,27 +162,41 @@ class ConsoleHub:
             except Exception:
                 log.failure("Snapshot for agent {id} failed", id=agent_id)
                 snapshot = {}
-            await ws.send(
-                json.dumps(
-                    {
-                        "type": "welcome",
-                        "protocol": PROTOCOL,
-                        "agent": agent,
-                        "snapshot": snapshot,
-                        "server_time": self.clock.seconds(),
-                    }
-                )
-            )
+            welcome = {
+                "type": "welcome",
+                "protocol": PROTOCOL,
+                "agent": agent,
+                "snapshot": snapshot,
+                "server_time": self.clock.seconds(),
+            }
+            if role in SUPERVISOR_ROLES:
+                welcome["supervisor"] = self._supervisor_snapshot()
+            await ws.send(json.dumps(welcome))
             sockets.add(ws)
+            self._roles[ws] = role
             async for raw in ws:
                 await self._dispatch(ws, agent_id, raw)
         except ConnectionClosed:
             pass
         finally:
+            self._roles.pop(ws, None)
             sockets.discard(ws)
             if not sockets and self._sockets.get(agent_id) is sockets:
                 del self._sockets[agent_id]
                 self._notify(self.backend.console_closed, agent_id)
+
+    def _supervisor_snapshot(self) -> dict[str, Any]:
+        """The backend's wallboard truth, or an empty board when it has none."""
+        empty = {"queues": [], "agents": [], "at": self.clock.seconds()}
+        fn = getattr(self.backend, "supervisor_snapshot", None)
+        if fn is None:
+            return empty
+        try:
+            snap = fn()
+        except Exception:
+            log.failure("Supervisor snapshot failed")
+            return empty
+        return dict(empty, **snap) if isinstance(snap, dict) else empty
 
     async def _hello(self, ws: ServerConnection) -> dict[str, Any] | None:
         """Wait for the hello; the agent's identity, or None once the socket is refused."""
@@ -167,6 +227,7 @@ class ConsoleHub:
             data is None
             or not isinstance(agent, dict)
             or not isinstance(agent.get("id"), int)
+            or agent.get("role") not in ROLES
             or not self._nonces.use(str(data.get("nonce")), data["exp"], now=now)
         ):
             log.info("Console socket refused: bad, expired or reused token")
@@ -204,15 +265,31 @@ class ConsoleHub:
             return
         await handler(ws, agent_id, msg)
 
+    async def _reply_error(self, ws: ServerConnection, msg_id: Any, error: str) -> None:
+        await ws.send(json.dumps({"type": "reply", "id": msg_id, "ok": False, "error": error}))
+
     async def msg_command(self, ws: ServerConnection, agent_id: int, msg: dict[str, Any]) -> None:
         msg_id = _id(msg)
         name = msg.get("name")
         args = msg.get("args", {})
         if not isinstance(name, str) or not _TYPE.match(name) or not isinstance(args, dict):
-            await ws.send(
-                json.dumps({"type": "reply", "id": msg_id, "ok": False, "error": "malformed command"})
-            )
+            await self._reply_error(ws, msg_id, "malformed command")
             return
+        role = self._roles.get(ws, "")
+        if not may_send(role, name):
+            log.warn(
+                "Agent {id} ({role}) sent supervisor command {name!r}; refused",
+                id=agent_id,
+                role=role,
+                name=name,
+            )
+            await self._reply_error(ws, msg_id, "forbidden: supervisors only")
+            return
+        if name in SUPERVISOR_COMMANDS:
+            target = args.get("agent_id")
+            if isinstance(target, bool) or not isinstance(target, int):
+                await self._reply_error(ws, msg_id, "malformed command: agent_id must be a number")
+                return
         d = defer.maybeDeferred(self.backend.command, agent_id, name, args)
         try:
             result = await d.asFuture(asyncio.get_running_loop())

@@ -19,20 +19,33 @@ from .records import (
     SeedResult,
 )
 from .seed import DEMO_CUSTOMER, seed_demo
-from .store import ContactNotFound, NotContactAgent, Store, make_engine
+from .store import (
+    AgentExists,
+    AgentNotFound,
+    ContactNotFound,
+    CustomerNotFound,
+    NotContactAgent,
+    Store,
+    make_engine,
+    normalize_skills,
+)
 
 __all__ = [
     "DEMO_CUSTOMER",
+    "AgentExists",
+    "AgentNotFound",
     "AgentRecord",
     "CallerLookup",
     "ContactNotFound",
     "ContactRecord",
     "ContactSummary",
     "CustomerCard",
+    "CustomerNotFound",
     "NotContactAgent",
     "SeedResult",
     "Store",
     "make_engine",
     "normalize",
+    "normalize_skills",
     "seed_demo",
 ]

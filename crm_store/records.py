@@ -20,7 +20,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class CustomerCard:
-    """What an agent sees of a customer. ``phones`` are E.164, in the order entered."""
+    """What an agent sees of a customer. ``phones`` are E.164, in the order entered;
+    ``phone_kinds`` (``mobile``, ``work``, ``home``) go with them one for one."""
 
     id: int
     account_number: str
@@ -30,6 +31,7 @@ class CustomerCard:
     email: str
     notes: str
     phones: tuple[str, ...]
+    phone_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,9 @@ class ContactSummary:
     disposition: str
     notes: str
     talk_s: float | None
+    status: str = "closed"
+    wait_s: float | None = None
+    caller_number: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -47,13 +47,17 @@ from .records import (
 )
 
 __all__ = [
+    "AgentExists",
+    "AgentNotFound",
     "ContactNotFound",
+    "CustomerNotFound",
     "NotContactAgent",
     "Store",
     "account_number_for",
     "contact_durations",
     "default_outcome",
     "make_engine",
+    "normalize_skills",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,6 +91,18 @@ class ContactNotFound(LookupError):
 
 class NotContactAgent(PermissionError):
     """An agent tried to wrap up a contact that another agent (or nobody) handled."""
+
+
+class CustomerNotFound(LookupError):
+    """No customer has this id."""
+
+
+class AgentNotFound(LookupError):
+    """No agent has this id."""
+
+
+class AgentExists(ValueError):
+    """An account with this username exists already."""
 
 
 # --------------------------------------------------------------------------- engine
@@ -292,6 +308,87 @@ class Store:
         with self._session() as s:
             return s.scalar(select(func.count()).select_from(Customer)) or 0
 
+    def search_customers(self, query: str, *, limit: int = 25) -> list[CustomerCard]:
+        """Customers whose name or company contains ``query`` (any case), whose
+        account number starts with it, or who have a phone that is this number (any
+        format) or whose digits contain the digits typed (4 or more). By name."""
+        text = (query or "").strip()[:100]
+        if not text or limit <= 0:
+            return []
+        pattern = "%" + _like_escape(text.lower()) + "%"
+        matches = [
+            func.lower(Customer.name).like(pattern, escape="\\"),
+            func.lower(Customer.company).like(pattern, escape="\\"),
+            func.lower(Customer.account_number).like(
+                _like_escape(text.lower()) + "%", escape="\\"
+            ),
+        ]
+        phone_owners = []
+        e164 = normalize(text, self.region)
+        if e164 is not None:
+            phone_owners.append(CustomerPhone.e164 == e164)
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if len(digits) >= 4 and len(digits) >= len(text.replace(" ", "")) - 4:
+            phone_owners.append(CustomerPhone.e164.like("%" + digits + "%"))
+        if phone_owners:
+            owners = select(CustomerPhone.customer_id).where(or_(*phone_owners))
+            matches.append(Customer.id.in_(owners))
+        with self._session() as s:
+            rows = s.scalars(
+                select(Customer)
+                .where(or_(*matches))
+                .options(selectinload(Customer.phones))
+                .order_by(Customer.name, Customer.id)
+                .limit(limit)
+            ).all()
+            return [_card(r) for r in rows]
+
+    def update_customer(
+        self,
+        customer_id: int,
+        *,
+        name: str | None = None,
+        company: str | None = None,
+        tier: str | None = None,
+        email: str | None = None,
+        notes: str | None = None,
+        phones: Iterable[PhoneInput] | None = None,
+    ) -> CustomerCard:
+        """Change the fields given (``phones`` replaces every phone) and return the
+        new card. ValueError names a bad value; CustomerNotFound a missing id."""
+        if name is not None and not name.strip():
+            raise ValueError("name must not be empty")
+        if tier is not None and tier not in TIERS:
+            raise ValueError(f"tier {tier!r} is not one of {', '.join(TIERS)}")
+        if email is not None and email.strip() and "@" not in email:
+            raise ValueError(f"email {email!r} has no @")
+        phone_rows = None if phones is None else [self._phone_row(p) for p in phones]
+        with self._session.begin() as s:
+            row = s.get(
+                Customer, customer_id, options=[selectinload(Customer.phones)], with_for_update=True
+            )
+            if row is None:
+                raise CustomerNotFound(f"no customer with id {customer_id}")
+            for field_name, value in (
+                ("name", name),
+                ("company", company),
+                ("tier", tier),
+                ("email", email),
+                ("notes", notes),
+            ):
+                if value is not None:
+                    setattr(row, field_name, value.strip() if field_name != "notes" else value)
+            if phone_rows is not None:
+                kept = {(p.e164, p.kind): p for p in row.phones}
+                row.phones = [kept.get((p.e164, p.kind), p) for p in phone_rows]
+            s.flush()
+            return _card(row)
+
+    def contact_history(self, customer_id: int, *, limit: int = 200) -> list[ContactSummary]:
+        """Every contact of a customer, open ones too, newest first (at most ``limit``)."""
+        with self._session() as s:
+            return list(_recent_contacts(s, customer_id, limit, closed_only=False))
+
     # ------------------------------------------------------------------ contacts
 
     def open_contact(
@@ -478,6 +575,59 @@ class Store:
                     raise
         raise AssertionError("unreachable")
 
+    def create_agent(
+        self,
+        *,
+        username: str,
+        password: str,
+        display_name: str = "",
+        role: str = "agent",
+        extension: str = "",
+        interface: str = "",
+        skills: str = "",
+    ) -> AgentRecord:
+        """Create a new account; AgentExists when the username is taken. Skills are
+        checked and written in one form (``lang_es:5,support:4``)."""
+        username = username.strip()
+        if not username or len(username) > 64 or any(ch.isspace() for ch in username):
+            raise ValueError(f"username {username!r} must be 1 to 64 characters, no spaces")
+        if role not in AGENT_ROLES:
+            raise ValueError(f"role {role!r} is not one of {', '.join(AGENT_ROLES)}")
+        if not password:
+            raise ValueError(f"agent {username!r}: password must not be empty")
+        skills = normalize_skills(skills)
+        try:
+            with self._session.begin() as s:
+                if s.scalar(select(Agent.id).where(Agent.username == username)) is not None:
+                    raise AgentExists(f"username {username!r} is taken")
+                row = Agent(
+                    username=username,
+                    display_name=display_name.strip(),
+                    password_hash=PASSWORD_HASHER.hash(password),
+                    role=role,
+                    extension=extension.strip(),
+                    interface=interface.strip(),
+                    skills=skills,
+                    created_at=self._now(),
+                )
+                s.add(row)
+                s.flush()
+                return _agent_record(row)
+        except IntegrityError as e:
+            raise AgentExists(f"username {username!r} is taken") from e
+
+    def set_agent_role(self, agent_id: int, role: str) -> AgentRecord:
+        """Give an account another role."""
+        if role not in AGENT_ROLES:
+            raise ValueError(f"role {role!r} is not one of {', '.join(AGENT_ROLES)}")
+        with self._session.begin() as s:
+            row = s.get(Agent, agent_id, with_for_update=True)
+            if row is None:
+                raise AgentNotFound(f"no agent with id {agent_id}")
+            row.role = role
+            s.flush()
+            return _agent_record(row)
+
     def authenticate(self, username: str, password: str) -> AgentRecord | None:
         """The agent if the password is right, else None. Unknown users cost one
         hash check too, so timing does not tell which usernames exist."""
@@ -540,12 +690,18 @@ def _locked_contact(s: Session, call_id: str) -> Contact:
     return row
 
 
-def _recent_contacts(s: Session, customer_id: int, limit: int) -> tuple[ContactSummary, ...]:
-    rows = s.execute(
+def _recent_contacts(
+    s: Session, customer_id: int, limit: int, *, closed_only: bool = True
+) -> tuple[ContactSummary, ...]:
+    query = (
         select(Contact, Agent.display_name, Agent.username)
         .outerjoin(Agent, Contact.agent_id == Agent.id)
-        .where(Contact.customer_id == customer_id, Contact.status == "closed")
-        .order_by(Contact.arrived_at.desc(), Contact.id.desc())
+        .where(Contact.customer_id == customer_id)
+    )
+    if closed_only:
+        query = query.where(Contact.status == "closed")
+    rows = s.execute(
+        query.order_by(Contact.arrived_at.desc(), Contact.id.desc())
         .limit(limit)
     ).all()
     return tuple(
@@ -559,9 +715,38 @@ def _recent_contacts(s: Session, customer_id: int, limit: int) -> tuple[ContactS
             disposition=c.disposition,
             notes=c.notes,
             talk_s=c.talk_s,
+            status=c.status,
+            wait_s=c.wait_s,
+            caller_number=c.caller_number,
         )
         for c, display_name, username in rows
     )
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def normalize_skills(text: str) -> str:
+    """``"support:4, lang_es"`` -> ``"lang_es:1,support:4"``: word names, levels 1..5;
+    ValueError names a bad entry."""
+    out: dict[str, int] = {}
+    for part in (text or "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, _, level = part.partition(":")
+        name = name.strip()
+        if not name or not name.replace("_", "").replace("-", "").isalnum() or len(name) > 32:
+            raise ValueError(f"skill name {name!r} is not a word")
+        try:
+            value = int(level) if level.strip() else 1
+        except ValueError:
+            raise ValueError(f"skill {part!r}: proficiency must be a number") from None
+        if not 1 <= value <= 5:
+            raise ValueError(f"skill {name}: proficiency {value} is not between 1 and 5")
+        out[name] = value
+    return ",".join(f"{name}:{level}" for name, level in sorted(out.items()))
 
 
 def _card(row: Customer) -> CustomerCard:
@@ -574,6 +759,7 @@ def _card(row: Customer) -> CustomerCard:
         email=row.email,
         notes=row.notes,
         phones=tuple(p.e164 for p in row.phones),
+        phone_kinds=tuple(p.kind for p in row.phones),
     )
 
 

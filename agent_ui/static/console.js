@@ -243,9 +243,24 @@
 
   // ------------------------------------------------------------------ wiring
 
-  $("state-ready").addEventListener("click", function () { command("ready", {}); });
-  $("state-not-ready").addEventListener("click", function () {
-    command("not_ready", { reason: $("not-ready-reason").value || "" });
+  function goReady() { command("ready", {}); }
+  function goNotReady() { command("not_ready", { reason: $("not-ready-reason").value || "" }); }
+  function hangUp() { command("hangup", {}); }
+
+  $("state-ready").addEventListener("click", goReady);
+  $("state-not-ready").addEventListener("click", goNotReady);
+  $("call-hangup").addEventListener("click", hangUp);
+
+  // Keyboard shortcuts: R ready, N not ready, H hang up; never while typing.
+  var shortcuts = { r: goReady, n: goNotReady, h: hangUp };
+  document.addEventListener("keydown", function (ev) {
+    if (ev.defaultPrevented || ev.repeat || ev.ctrlKey || ev.metaKey || ev.altKey) { return; }
+    var t = ev.target;
+    var tag = t && t.tagName ? t.tagName.toLowerCase() : "";
+    if (tag === "input" || tag === "textarea" || tag === "select" || (t && t.isContentEditable)) { return; }
+    var key = String(ev.key || "").toLowerCase();
+    var fn = Object.prototype.hasOwnProperty.call(shortcuts, key) ? shortcuts[key] : null;
+    if (fn) { ev.preventDefault(); fn(); }
   });
 
   setConnection("connecting");

@@ -139,3 +139,130 @@ async def test_agent_signs_in_goes_ready_and_sees_the_screen_pop(console):
             assert errors == []
         finally:
             await browser.close()
+
+
+SCREENSHOTS = os.environ.get("CALLCENTER_UPDATE_SCREENSHOTS") == "1"
+DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
+
+
+async def sign_in_page(browser, console, username, password, *, viewport=None):
+    page = await browser.new_page(viewport=viewport or {"width": 1366, "height": 768})
+    errors: list[str] = []
+    dialogs: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda d: dialogs.append(d.message))
+    await page.goto(console.base_url + "/login")
+    await page.fill('input[name="username"]', username)
+    await page.fill('input[name="password"]', password)
+    await page.click('[data-testid="login-submit"]')
+    return page, errors, dialogs
+
+
+@pytest.mark.browser
+@aio
+async def test_supervisor_wallboard_updates_live_and_forces_an_agent_not_ready(console):
+    require_or_skip(chromium_available(), f"Chromium not found at {CHROMIUM}")
+    from playwright.async_api import async_playwright, expect
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, errors, _ = await sign_in_page(browser, console, "carol", "watch the board")
+            await page.wait_for_url("**/supervisor")
+            await expect(page.get_by_test_id("connection-status")).to_have_text("connected")
+            tile = page.get_by_test_id("tile-support")
+            await expect(tile.locator('[data-field="waiting"]')).to_have_text("0")
+            await expect(tile.locator('[data-field="service_level"]')).to_have_text("90%")
+
+            stats = {"type": "queue_stats", "at": 0, "queues": [dict(
+                console.backend.board["queues"][0], waiting=3, longest_wait_s=75.0,
+                service_level=0.8, agents={"ready": 0, "busy": 2, "wrap_up": 0, "not_ready": 1})]}
+            assert console.hub.push_role("supervisor", stats) == 1
+            await expect(tile.locator('[data-field="waiting"]')).to_have_text("3", timeout=1000)
+            await expect(tile.locator('[data-field="longest_wait_s"]')).to_have_text("1:15")
+            await expect(tile.locator('[data-field="busy"]')).to_have_text("2")
+            await expect(tile).to_have_class("tile alert")
+
+            agents = [dict(a) for a in console.backend.board["agents"]]
+            agents[0].update(state="on_call", call_id="1790.7", customer="<b>Dana</b>")
+            console.hub.push_role("supervisor", {"type": "agents", "agents": agents})
+            await expect(page.get_by_test_id("agent-state-1")).to_have_text("on call")
+            await expect(page.get_by_test_id("agents-grid")).to_contain_text("<b>Dana</b>")
+            await expect(page.get_by_test_id("listen-1")).to_be_visible()
+
+            await page.get_by_test_id("force-reason").select_option("training")
+            await page.get_by_test_id("force-not-ready-1").click()
+            await eventually(lambda: (3, "force_not_ready", {"agent_id": 1, "reason": "training"})
+                             in console.backend.commands)
+            await expect(page.get_by_test_id("console-message")).to_have_text("Done: force not ready")
+            if SCREENSHOTS:
+                await page.screenshot(path=os.path.join(DOCS, "wallboard.png"))
+
+            tv = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            await tv.context.add_cookies(await page.context.cookies())
+            await tv.goto(console.base_url + "/supervisor?tv=1")
+            await expect(tv.locator("body")).to_have_class("wallboard tv is-connected")
+            await expect(tv.get_by_test_id("force-not-ready-1")).to_have_count(0)
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+@pytest.mark.browser
+@aio
+async def test_agent_is_refused_the_wallboard_and_uses_keyboard_shortcuts(console):
+    require_or_skip(chromium_available(), f"Chromium not found at {CHROMIUM}")
+    from playwright.async_api import async_playwright, expect
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, errors, _ = await sign_in_page(browser, console, "alice", "correct horse")
+            await page.wait_for_url("**/agent")
+            await expect(page.get_by_test_id("connection-status")).to_have_text("connected")
+            await page.locator("body").press("r")
+            await eventually(lambda: (1, "ready", {}) in console.backend.commands)
+            await page.locator("body").press("h")
+            await eventually(lambda: (1, "hangup", {}) in console.backend.commands)
+            await page.get_by_test_id("not-ready-reason").press("n")  # typing in a field: no command
+            await page.evaluate("document.activeElement.blur()")
+            await page.locator("body").press("n")
+            await eventually(lambda: console.backend.commands[-1][1] == "not_ready")
+            assert [c[1] for c in console.backend.commands].count("not_ready") == 1
+
+            answer = await page.goto(console.base_url + "/supervisor")
+            assert answer.status == 403
+            await expect(page.get_by_test_id("forbidden")).to_be_visible()
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+@pytest.mark.browser
+@aio
+async def test_customer_named_like_a_script_is_shown_as_text_and_edited(console):
+    require_or_skip(chromium_available(), f"Chromium not found at {CHROMIUM}")
+    from playwright.async_api import async_playwright, expect
+
+    evil = "<script>alert(1)</script>"
+    cid = console.store.add_customer(name=evil, company=evil, account_number="XS-1",
+                                     phones=["+1 555 000 1111"])
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page, errors, dialogs = await sign_in_page(browser, console, "alice", "correct horse")
+            await page.wait_for_url("**/agent")
+            await page.goto(console.base_url + "/customers")
+            await page.get_by_test_id("customer-search").fill("555 000 1111")
+            await page.get_by_test_id("customer-search").press("Enter")
+            link = page.get_by_test_id("customer-link")
+            await expect(link).to_have_text(evil)
+            await link.click()
+            await expect(page.get_by_test_id("customer-name")).to_have_text(evil)
+            await page.fill("#f-notes", "Asked for a callback")
+            await page.get_by_test_id("customer-save").click()
+            await expect(page.get_by_test_id("saved")).to_be_visible()
+            assert console.store.customer(cid).notes == "Asked for a callback"
+            assert dialogs == [] and errors == []
+        finally:
+            await browser.close()

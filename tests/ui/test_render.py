@@ -45,6 +45,7 @@ def test_console_template_escapes_every_server_rendered_value():
         ws_url='ws://x/"><script>alert(1)</script>',
         ws_token=XSS,
         csrf_token=XSS,
+        nav=[{"href": XSS, "label": XSS}],
     )
     assert "<script>alert" not in html
     assert html.count(ESCAPED) >= 8

@@ -253,3 +253,97 @@ async def test_stopping_the_hub_closes_sockets_and_tells_the_backend(console):
     with pytest.raises(ConnectionClosed):
         await asyncio.wait_for(ws.recv(), 5)
     assert console.backend.closed == [1]
+
+
+# ---------------------------------------------------------------- roles
+
+
+async def command(ws, msg_id: int, name: str, **args) -> dict:
+    await ws.send(json.dumps({"type": "command", "id": msg_id, "name": name, "args": args}))
+    return await recv(ws)
+
+
+@pytest.mark.parametrize(
+    "name", ["force_ready", "force_not_ready", "force_logout", "listen", "whisper", "barge"]
+)
+@aio
+async def test_supervisor_command_from_an_agent_is_refused_before_the_backend(console, name):
+    ws, welcome = await open_console(console, "alice")
+    assert "supervisor" not in welcome
+    reply = await command(ws, 5, name, agent_id=2)
+    assert reply == {"type": "reply", "id": 5, "ok": False, "error": "forbidden: supervisors only"}
+    assert console.backend.commands == []
+    await ws.close()
+
+
+@pytest.mark.parametrize("username", ["carol", "dave"])
+@aio
+async def test_supervisor_commands_are_relayed_with_the_supervisors_identity(console, username):
+    ws, _ = await open_console(console, username)
+    reply = await command(ws, 1, "force_not_ready", agent_id=2, reason="training")
+    assert reply["ok"] is True and reply["result"]["state"] == "not_ready"
+    me = IDENTITIES[username].id
+    assert console.backend.commands == [(me, "force_not_ready", {"agent_id": 2, "reason": "training"})]
+    for bad in ("2", None, True, 2.5):
+        reply = await command(ws, 2, "force_ready", agent_id=bad)
+        assert reply["ok"] is False and "agent_id" in reply["error"]
+    assert len(console.backend.commands) == 1
+    await ws.close()
+
+
+@aio
+async def test_supervisor_welcome_carries_the_wallboard_snapshot(console):
+    ws, welcome = await open_console(console, "carol")
+    assert welcome["agent"]["role"] == "supervisor"
+    assert welcome["supervisor"] == console.backend.board
+    await ws.close()
+
+
+@aio
+async def test_supervisor_welcome_without_a_board_from_the_backend_is_empty(console):
+    def broken():
+        raise RuntimeError("no board")
+
+    console.backend.supervisor_snapshot = broken
+    ws, welcome = await open_console(console, "carol")
+    assert welcome["supervisor"] == {"queues": [], "agents": [], "at": console.clock.seconds()}
+    await ws.close()
+
+
+@aio
+async def test_push_role_reaches_supervisors_and_admins_never_agents(console):
+    agent, _ = await open_console(console, "alice")
+    sup, _ = await open_console(console, "carol")
+    admin, _ = await open_console(console, "dave")
+    stats = {"type": "queue_stats", "queues": [], "at": 1.0}
+    assert console.hub.push_role("supervisor", stats) == 2
+    assert await recv(sup) == stats
+    assert await recv(admin) == stats
+    # Even when addressed to the agent directly, a supervisor push is held back.
+    assert console.hub.push(1, {"type": "agents", "agents": []}) == 0
+    assert console.hub.push_role("agent", {"type": "agents", "agents": []}) == 1  # the admin
+    assert await recv(admin) == {"type": "agents", "agents": []}
+    marker = {"type": "agent_state", "state": "ready", "reason": "", "since": 1.0}
+    assert console.hub.push(1, marker) == 1
+    assert await recv(agent) == marker  # the first thing alice got: no wallboard data
+    for ws in (agent, sup, admin):
+        await ws.close()
+
+
+@aio
+async def test_token_with_an_unknown_role_is_refused(console):
+    agent = {"id": 9, "username": "x", "display_name": "X", "extension": "", "role": "root"}
+    token = Signer(SECRET).sign(WS_TOKEN, {"agent": agent, "nonce": new_nonce()},
+                                now=console.clock.seconds(), ttl=60)
+    ws = await connect(console.ws_url)
+    error, code = await refused(ws, {"type": "hello", "protocol": 1, "token": token})
+    assert (error["error"], code) == ("unauthorized", 4401)
+
+
+@aio
+async def test_hangup_is_an_agent_command_relayed_as_is(console):
+    ws, _ = await open_console(console, "alice")
+    reply = await command(ws, 3, "hangup")
+    assert reply == {"type": "reply", "id": 3, "ok": True, "result": {"hung_up": True}}
+    assert console.backend.commands == [(1, "hangup", {})]
+    await ws.close()
