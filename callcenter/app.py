@@ -91,7 +91,7 @@ class CallCenterService(service.MultiService):
         self.hub = ConsoleHub(self.center, secret_key=key, clock=reactor)
         self.center.hub = self.hub
         site = make_site(self.center, secret_key=key, ws_url=settings.ws_url(), clock=reactor,
-                         cookie_secure=settings.web.cookie_secure)
+                         cookie_secure=settings.web.cookie_secure, db=self.db)
         self.web = internet.StreamServerEndpointService(
             endpoints.TCP4ServerEndpoint(reactor, settings.web.http_port,
                                          interface=settings.web.host),

@@ -136,3 +136,32 @@ async def test_call_during_ami_outage_is_still_logged_and_closed_from_fastagi(tm
         assert contact.queue == "sales"
     finally:
         await h.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_garbage_on_the_fastagi_port_never_stops_calls_from_flowing(tmp_path):
+    from twisted.internet import defer, endpoints, protocol
+
+    h = CallCenterHarness(reactor, tmp_path)
+    await h.start()
+    try:
+        closed = defer.Deferred()
+
+        class Garbage(protocol.Protocol):
+            def connectionMade(self):
+                self.transport.write(b"\x00\xff not agi at all\n" + b"x" * 70000 + b"\n")
+                self.transport.loseConnection()
+
+            def connectionLost(self, reason):
+                closed.callback(None)
+
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", h.settings.agi.port)
+        await endpoints.connectProtocol(endpoint, Garbage())
+        await closed
+        console = await h.console("agent1")
+        await as_deferred(console.client.command("ready"))
+        call = h.simulator.place_call(CallerScript(number=ADA, digits={0: "2"}))
+        await call.ended
+        assert console.of_type("pop")[0]["customer"]["name"] == "Ada Lovelace"
+    finally:
+        await h.stop()
