@@ -38,6 +38,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from callcenter.ami.codec import c_unescape
 from callcenter.events import (
     AgentOffered,
     AgentRingEnded,
@@ -51,18 +52,51 @@ from callcenter.events import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CallTracker", "CallView", "device_of"]
+__all__ = ["LOST_DURING_DISCONNECT", "CallTracker", "CallView", "device_of"]
+
+LOST_DURING_DISCONNECT = "lost_during_disconnect"
+"""``CallEnded.cause_txt`` of a call that ended while the AMI link was down."""
 
 _UNSET = frozenset({"", "<unknown>", "none", "<none>"})
+_UNSET_START = frozenset("<nN")  # first letters of the blanks, to skip lower() mostly
 _NOT_DNIS = frozenset({"", "s", "h", "i", "t"})
 _RINGING_STATES = frozenset({"RINGING", "PROCEEDING", "PROGRESS"})
 _CHANNEL_SUFFIX = re.compile(r"-[0-9a-fA-F]{8,}(;\d+)?$")
 _NOT_OBSERVED = frozenset({"Newchannel", "Hangup", "Cdr", "CEL"})
+_QUIET = frozenset({
+    "VarSet", "DeviceStateChange", "ExtensionStatus", "QueueMemberStatus", "CEL", "Cdr",
+    "AGIExecStart", "AGIExecEnd", "AsyncAGIStart", "AsyncAGIExec", "AsyncAGIEnd",
+    "DTMFBegin", "DTMFEnd", "PeerStatus", "ContactStatus", "DeviceStateListComplete",
+    "RTCPSent", "RTCPReceived", "SuccessfulAuth", "ChallengeSent", "FullyBooted",
+    "LocalBridge", "LocalOptimizationBegin", "LocalOptimizationEnd", "UserEvent",
+    "QueueMemberPause", "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPenalty",
+    "QueueMemberRinginuse", "QueueParams", "QueueEntry", "QueueMember", "MixMonitorStart",
+    "MixMonitorStop", "OriginateResponse", "Registry", "AorDetail", "EndpointDetail",
+    # Items of list actions: snapshots that may describe channels already gone (the
+    # AMI client collects them; a capture replayed as a whole still holds them).
+    "CoreShowChannel", "CoreShowChannelsComplete", "Status", "StatusComplete",
+    "QueueSummary", "QueueSummaryComplete", "QueueStatusComplete", "BridgeListItem",
+    "BridgeListComplete", "BridgeInfoChannel", "BridgeInfoComplete", "ChannelHungup",
+    "ChannelsHungupListComplete", "ExtensionStateListComplete", "CoreShowChannelMapComplete",
+})
+"""Events that say nothing the tracker follows: nothing is read from them."""
+_PLAIN = frozenset({
+    "NewConnectedLine", "BridgeCreate", "BridgeDestroy", "MusicOnHoldStart",
+    "MusicOnHoldStop", "DialState", "Hold", "Unhold", "AgentComplete", "AgentRingNoAnswer",
+    "ChannelTalkingStart", "ChannelTalkingStop", "HangupHandlerRun", "HangupHandlerPush",
+})
+"""Channel events that are never list items: no need to look for an ActionID."""
 _ADOPTING = frozenset({
     "Newstate", "Newexten", "NewCallerid", "NewConnectedLine", "DialBegin", "DialState",
     "AgentCalled", "BridgeEnter", "QueueCallerJoin", "MusicOnHoldStart", "Hold",
 })
 """Events that show a channel alive: one not seen before joins its linkedid."""
+_PREFIXES = dict.fromkeys(
+    ("DialBegin", "DialState", "DialEnd", "AgentCalled", "AgentConnect", "AgentComplete",
+     "AgentRingNoAnswer", "AgentDump"), ("", "Dest"))
+_NO_PREFIX = ("",)
+_PLACE_EVENTS = frozenset({"Newexten", "Newstate"})
+"""Events that describe a second channel in ``Dest*`` headers."""
 _MARKERS = re.compile(r"<[A-Z]+>$")  # <ZOMBIE>, <MASQ> on channels being replaced
 
 
@@ -106,10 +140,23 @@ def _value(message: Message, header: str) -> str:
         raw = message.get(header)
     except Exception:  # a malformed message object must not stop the tracker
         return ""
-    if raw is None:
+    if not raw:
         return ""
-    text = str(raw).strip()
-    return "" if text.lower() in _UNSET else text
+    if type(raw) is not str:
+        raw = str(raw)
+    text = raw.strip()
+    if text and text[0] in _UNSET_START and text.lower() in _UNSET:
+        return ""
+    return text
+
+
+def _caller_id(message: Message, header: str) -> str:
+    """A caller-id header: Asterisk C-escapes these (``O\\'Neil``); line breaks
+    that were escaped inside a name become spaces."""
+    text = c_unescape(_value(message, header))
+    if "\r" in text or "\n" in text:
+        text = " ".join(text.split())
+    return text
 
 
 # --------------------------------------------------------------------------- views
@@ -143,10 +190,55 @@ class CallView:
     ended_at: float | None = None
     cause: str = ""
     cause_txt: str = ""
+    offered_at: float | None = None
+    """When an agent's phone first rang for the call."""
+    left_queue_at: float | None = None
+    """When the call last left a queue (answered, abandoned, timed out)."""
+    first_answered_at: float | None = None
+    """When the first agent answered (``answered_at`` follows later answers)."""
+    agent_interface: str | None = None
+    """The queue member ``Interface`` that answered first (else its device)."""
+    talk_ended_at: float | None = None
+    """When the first answering agent's leg left its bridge (or hung up)."""
+    abandoned: bool = False
+    """The caller hung up while queued or while an agent's phone rang."""
 
     @property
     def ended(self) -> bool:
         return self.ended_at is not None
+
+    @property
+    def outcome(self) -> str:
+        """``answered``, ``abandoned``, ``ivr_hangup`` (ended before joining a queue
+        or being offered) or ``unanswered``; ``""`` while the call is up."""
+        if self.first_answered_at is not None:
+            return "answered"
+        if self.ended_at is None:
+            return ""
+        if self.abandoned:
+            return "abandoned"
+        if self.queued_at is None and self.offered_at is None:
+            return "ivr_hangup"
+        return "unanswered"
+
+    @property
+    def wait_s(self) -> float | None:
+        """Queue join to first answer, or to leaving the queue; None if never queued."""
+        if self.queued_at is None:
+            return None
+        if self.first_answered_at is not None and self.first_answered_at >= self.queued_at:
+            end = self.first_answered_at
+        else:
+            end = self.left_queue_at if self.left_queue_at is not None else self.ended_at
+        return None if end is None else max(0.0, end - self.queued_at)
+
+    @property
+    def talk_s(self) -> float | None:
+        """First answer to the end of that agent's bridge; None if never answered."""
+        if self.first_answered_at is None:
+            return None
+        end = self.talk_ended_at if self.talk_ended_at is not None else self.ended_at
+        return None if end is None else max(0.0, end - self.first_answered_at)
 
 
 # ------------------------------------------------------------------- inner state
@@ -174,6 +266,8 @@ class _Dest:
     offered: bool = False
     answered: bool = False
     ring_ended: bool = False
+    interface: str = ""
+    """The queue member ``Interface`` that was rung, when a queue event said so."""
 
 
 @dataclass(slots=True)
@@ -200,6 +294,13 @@ class _Call:
     cause_txt: str = ""
     last_cause: tuple[str, str] = ("", "")
     ended_at: float | None = None
+    offered_at: float | None = None
+    left_queue_at: float | None = None
+    first_answered_at: float | None = None
+    agent_interface: str | None = None
+    talk_uniqueid: str | None = None
+    talk_ended_at: float | None = None
+    abandoned: bool = False
 
     def view(self, live: Collection[str], channels: dict[str, _Channel]) -> CallView:
         ringing = tuple(
@@ -215,8 +316,15 @@ class _Call:
             ringing=ringing, answered_by=self.answered_by,
             agent_channel=self.agent_channel, answered_at=self.answered_at,
             transfers=self.transfers, channels=names, ended_at=self.ended_at,
-            cause=self.cause or "", cause_txt=self.cause_txt,
+            cause=self.cause or "", cause_txt=self.cause_txt, offered_at=self.offered_at,
+            left_queue_at=self.left_queue_at, first_answered_at=self.first_answered_at,
+            agent_interface=self.agent_interface, talk_ended_at=self.talk_ended_at,
+            abandoned=self.abandoned,
         )
+
+    def ringing_any(self) -> bool:
+        return any(d.offered and not d.answered and not d.ring_ended
+                   for d in self.dests.values())
 
 
 # ------------------------------------------------------------------------ tracker
@@ -254,16 +362,32 @@ class CallTracker:
 
     def feed(self, message: Message, now: float) -> list:
         """One AMI event in; the call events it caused out (maybe none)."""
-        self._expire(now)
-        name = getattr(message, "name", None)
-        if not name or getattr(message, "kind", "event") != "event":
-            return []  # responses to actions are the AMI client's business
-        handler = getattr(self, f"event_{name}", None)
+        expiry = self._expiry
+        if expiry and expiry[0][0] <= now:
+            self._expire(now)
+        try:
+            name = message.name
+            if not name or name in _QUIET:
+                return []
+            if getattr(message, "kind", "event") != "event":
+                return []  # responses to actions are the AMI client's business
+        except Exception:
+            log.warning("call tracker: skipped an AMI event that cannot be read")
+            return []
         out: list = []
         try:
-            self._observe(message, now, out)
-            if handler is not None:
-                handler(message, now, out)
+            channel = self._observe(message, name, now, out)
+            if name in _PLACE_EVENTS:
+                # Newexten, Newstate: the dialplan place was noted above; the dialled
+                # number may be known now.
+                if channel is not None:
+                    call = self._live_call(channel.linkedid)
+                    if call is not None:
+                        self._note_dnis(call, channel)
+            else:
+                handler_name = _HANDLERS.get(name)
+                if handler_name is not None:
+                    getattr(self, handler_name)(message, now, out)
         except Exception:
             log.exception("call tracker: could not follow AMI event %s (uniqueid %s)",
                           name, _value(message, "Uniqueid") or "-")
@@ -307,6 +431,150 @@ class CallTracker:
             self._caller_seen(call, number, name, now, out)
         return out
 
+    def resync(self, channels: list[Message], now: float) -> list:
+        """Rebuild the picture after the AMI link came back.
+
+        ``channels`` are the ``CoreShowChannel`` items of a ``CoreShowChannels``
+        list (other messages are skipped). Channels the tracker knew that are gone
+        are dropped; a call left with none ended while we were blind and gets
+        ``CallEnded`` with ``cause_txt="lost_during_disconnect"``. Calls still up are
+        kept (no second ``CallArrived``); one bridged with an agent's channel that
+        was not answered before is answered now. A live inbound call never seen
+        before is adopted: ``CallArrived`` (dated from the channel's ``Duration``),
+        ``CallQueued`` if it sits in ``Queue()``, ``CallAnswered`` if bridged.
+        """
+        out: list = []
+        items: dict[str, tuple[str, str, Message]] = {}
+        for m in channels:
+            try:
+                if getattr(m, "name", "") != "CoreShowChannel":
+                    continue
+                uniqueid, name = _value(m, "Uniqueid"), _value(m, "Channel")
+                if uniqueid and name:
+                    items[uniqueid] = (name, _value(m, "Linkedid") or uniqueid, m)
+            except Exception:
+                log.exception("call tracker: skipped a CoreShowChannel item")
+
+        # Channels that hung up while we were blind.
+        for uniqueid, channel in list(self._channels.items()):
+            if uniqueid in items:
+                continue
+            self._drop_channel(channel)
+            self._talk_over(channel, now)
+            call = self._calls.get(channel.linkedid)
+            if call is not None:
+                dest = call.dests.get(uniqueid)
+                if dest is not None:
+                    dest.ring_ended = True
+            group = self._groups.get(channel.linkedid)
+            if group is not None:
+                group.pop(uniqueid, None)
+                if not group:
+                    del self._groups[channel.linkedid]
+
+        # Channels still up, and new ones.
+        fresh: dict[str, list[tuple[str, str, Message]]] = {}
+        for uniqueid, (name, linkedid, m) in items.items():
+            channel = self._channels.get(uniqueid)
+            if channel is None:
+                fresh.setdefault(linkedid, []).append((uniqueid, name, m))
+                continue
+            if channel.name != name:
+                if self._names.get(channel.name) == uniqueid:
+                    del self._names[channel.name]
+                channel.name = name
+                self._names[name] = uniqueid
+            if channel.linkedid != linkedid and linkedid not in self._ended:
+                self._move(channel, linkedid, now, out)
+            channel.context, channel.exten = _value(m, "Context"), _value(m, "Exten")
+        for linkedid, group_items in fresh.items():
+            if linkedid in self._ended:
+                continue
+            if linkedid not in self._groups and linkedid not in self._calls:
+                self._adopt(linkedid, group_items, now, out)
+            for uniqueid, name, m in group_items:
+                channel = self._add_channel(uniqueid, name, linkedid)
+                channel.context, channel.exten = _value(m, "Context"), _value(m, "Exten")
+
+        # Calls that lost every channel ended; live ones may have been answered.
+        for call in list(self._calls.values()):
+            if call.ended_at is not None:
+                continue
+            if call.call_id not in self._groups:
+                self._end_lost(call, now, out)
+            else:
+                self._answer_bridged(call, items, now, out)
+        return out
+
+    def _adopt(self, linkedid: str, group_items: list[tuple[str, str, Message]],
+               now: float, out: list) -> None:
+        """A live call first seen in a channel list: adopt it if it is inbound."""
+        first = next((i for i in group_items if i[0] == linkedid), group_items[0])
+        _, first_name, first_msg = first
+        side = [i for i in group_items if _pair_base(i[1]) == _pair_base(first_name)]
+        inbound = any(_value(m, "Context") in self._inbound
+                      or _value(m, "Application").lower() in ("queue", "agi")
+                      for _, _, m in side)
+        if not inbound:
+            return
+        try:
+            hours, minutes, seconds = (int(x) for x in _value(first_msg, "Duration").split(":"))
+            age = float(hours * 3600 + minutes * 60 + seconds)
+        except ValueError:
+            age = 0.0
+        arrived = now - age
+        number, name = "", ""
+        for _, _, m in sorted(side, key=lambda i: i[0] != linkedid):
+            number = number or _caller_id(m, "CallerIDNum")
+            name = name or _caller_id(m, "CallerIDName")
+        call = _Call(call_id=linkedid, direction="inbound", channel=first_name,
+                     uniqueid=first[0], caller_number=number, caller_name=name, dnis="",
+                     arrived_at=arrived)
+        self._calls[linkedid] = call
+        out.append(CallArrived(call_id=linkedid, channel=first_name, uniqueid=first[0],
+                               caller_number=number, caller_name=name, dnis="",
+                               at=arrived))
+        for _, _, m in side:
+            if _value(m, "Application").lower() == "queue":
+                queue = _value(m, "ApplicationData").split(",", 1)[0].strip()
+                if queue:
+                    call.queue, call.queued_at, call.in_queue = queue, now, True
+                    out.append(CallQueued(call_id=linkedid, queue=queue, at=now))
+                break
+
+    def _answer_bridged(self, call: _Call, items: dict[str, tuple[str, str, Message]],
+                        now: float, out: list) -> None:
+        """A call bridged with a channel of another side was answered (maybe while
+        we were blind)."""
+        bridges = {_value(items[u][2], "BridgeId") for u in call.caller_side if u in items}
+        bridges.discard("")
+        if not bridges:
+            return
+        for uniqueid in self._groups.get(call.call_id, ()):
+            if uniqueid in call.caller_side or uniqueid not in items:
+                continue
+            name, _, m = items[uniqueid]
+            if _value(m, "BridgeId") not in bridges:
+                continue
+            dest = call.dests.get(uniqueid)
+            if dest is None:
+                device = device_of(name)
+                if not device or (self._is_agent is not None and not self._is_agent(device)):
+                    continue
+                dest = call.dests[uniqueid] = _Dest(uniqueid=uniqueid, channel=name,
+                                                   device=device)
+            if not dest.answered:
+                self._answer(call, dest, call.queue if call.in_queue else None, now, out)
+            return
+
+    def _end_lost(self, call: _Call, now: float, out: list) -> None:
+        call.ended_at = now
+        call.cause, call.cause_txt = "", LOST_DURING_DISCONNECT
+        out.append(CallEnded(call_id=call.call_id, at=now, cause="",
+                             cause_txt=LOST_DURING_DISCONNECT))
+        self._remember_ended(call.call_id)
+        self._expiry.append((now + self._grace, call.call_id))
+
     # ----------------------------------------------------------- bookkeeping
 
     def _expire(self, now: float) -> None:
@@ -342,30 +610,45 @@ class CallTracker:
                 return call
         return None
 
-    def _observe(self, message: Message, now: float, out: list) -> None:
+    def _observe(self, message: Message, name: str, now: float,
+                 out: list) -> _Channel | None:
         """Channel bookkeeping shared by every event about a channel: follow linkedid
-        moves and the dialplan place, adopt a live channel first seen here."""
-        if message.name in _NOT_OBSERVED or _value(message, "ActionID"):
-            return  # records and list replies may describe channels already gone
-        adopt = message.name in _ADOPTING
-        for prefix in ("", "Dest"):
+        moves and the dialplan place, adopt a live channel first seen here. Returns
+        the known channel the event is about (by ``Uniqueid``), if any."""
+        if name in _NOT_OBSERVED:
+            return None  # records may describe channels already gone
+        adopt = name in _ADOPTING
+        if (not adopt and name not in _HANDLERS and name not in _PLAIN
+                and _value(message, "ActionID")):
+            return None  # so may the items of a list we do not know
+        found = None
+        for prefix in _PREFIXES.get(name, _NO_PREFIX):
             uniqueid = _value(message, prefix + "Uniqueid")
-            linkedid = _value(message, prefix + "Linkedid")
-            if not uniqueid or not linkedid:
+            if not uniqueid:
                 continue
             channel = self._channels.get(uniqueid)
+            if channel is None and not adopt:
+                continue
+            linkedid = _value(message, prefix + "Linkedid")
+            if not linkedid:
+                continue
             if channel is None:
-                name = _value(message, prefix + "Channel")
-                if adopt and name and linkedid in self._groups:
-                    self._add_channel(uniqueid, name, linkedid)
+                channel_name = _value(message, prefix + "Channel")
+                if channel_name and linkedid in self._groups:
+                    channel = self._add_channel(uniqueid, channel_name, linkedid)
+                    if not prefix:
+                        found = channel
                 continue
             if channel.linkedid != linkedid and linkedid not in self._ended:
                 self._move(channel, linkedid, now, out)
             if not prefix:
-                context = _value(message, "Context")
-                if context:
-                    channel.context = context
-                    channel.exten = _value(message, "Exten")
+                found = channel
+                if name in _PLACE_EVENTS:  # the place only matters for the dialled number
+                    context = _value(message, "Context")
+                    if context:
+                        channel.context = context
+                        channel.exten = _value(message, "Exten")
+        return found
 
     def _find(self, message: Message, prefix: str = "") -> _Channel | None:
         """The channel an event is about: by ``Uniqueid``, else by ``Channel`` name."""
@@ -465,6 +748,8 @@ class CallTracker:
         if dest.offered:
             return
         dest.offered = True
+        if call.offered_at is None:
+            call.offered_at = now
         if queue is None and call.in_queue:
             queue = call.queue
         out.append(AgentOffered(call_id=call.call_id, device=dest.device,
@@ -476,7 +761,13 @@ class CallTracker:
         if dest.answered:
             return
         dest.answered = True
-        call.in_queue = False
+        if call.in_queue:
+            call.in_queue = False
+            call.left_queue_at = now
+        if call.first_answered_at is None:
+            call.first_answered_at = now
+            call.agent_interface = dest.interface or dest.device
+            call.talk_uniqueid = dest.uniqueid
         call.answered_by = dest.device
         call.agent_channel = dest.channel
         call.answered_at = now
@@ -494,7 +785,9 @@ class CallTracker:
     def _transferred(self, call: _Call, target: str, kind: str, now: float,
                      out: list) -> None:
         call.transfers += 1
-        call.in_queue = False
+        if call.in_queue:
+            call.in_queue = False
+            call.left_queue_at = now
         out.append(CallTransferred(call_id=call.call_id, target=target, kind=kind, at=now))
 
     # ---------------------------------------------------------------- channels
@@ -511,10 +804,10 @@ class CallTracker:
         context = _value(m, "Context")
         exten = _value(m, "Exten")
         if new_group and context in self._inbound:
-            number = _value(m, "CallerIDNum")
+            number = _caller_id(m, "CallerIDNum")
             call = _Call(
                 call_id=linkedid, direction="inbound", channel=name, uniqueid=uniqueid,
-                caller_number=number, caller_name=_value(m, "CallerIDName"),
+                caller_number=number, caller_name=_caller_id(m, "CallerIDName"),
                 dnis="" if exten in _NOT_DNIS else exten, arrived_at=now,
             )
             self._calls[linkedid] = call
@@ -548,7 +841,7 @@ class CallTracker:
         channel, call = self._channel_event(m)
         if call is None or channel.uniqueid not in call.caller_side:
             return
-        self._caller_seen(call, _value(m, "CallerIDNum"), _value(m, "CallerIDName"),
+        self._caller_seen(call, _caller_id(m, "CallerIDNum"), _caller_id(m, "CallerIDName"),
                           now, out)
 
     def event_Newexten(self, m: Message, now: float, out: list) -> None:
@@ -557,11 +850,21 @@ class CallTracker:
             self._note_dnis(call, channel)
 
     event_Newstate = event_Newexten
+    """(``feed`` handles these two inline; the methods remain for direct use.)"""
 
     def event_HangupRequest(self, m: Message, now: float, out: list) -> None:
         channel = self._find(m)
         if channel is not None:
             channel.hanging_up = True
+            self._note_abandon(channel)
+
+    def _note_abandon(self, channel: _Channel) -> None:
+        """The caller's side hangs up: an abandon if queued or an agent is ringing."""
+        call = self._live_call(channel.linkedid)
+        if (call is not None and channel.uniqueid in call.caller_side
+                and call.first_answered_at is None
+                and (call.in_queue or call.ringing_any())):
+            call.abandoned = True
 
     event_SoftHangupRequest = event_HangupRequest
 
@@ -569,6 +872,8 @@ class CallTracker:
         channel = self._find(m)
         if channel is None:
             return
+        self._note_abandon(channel)
+        self._talk_over(channel, now)
         self._drop_channel(channel)
         linkedid = channel.linkedid
         group = self._groups.get(linkedid)
@@ -594,7 +899,7 @@ class CallTracker:
         if call is None:
             return
         if channel.uniqueid in call.caller_side:
-            self._caller_seen(call, _value(m, "CallerIDNum"), _value(m, "CallerIDName"),
+            self._caller_seen(call, _caller_id(m, "CallerIDNum"), _caller_id(m, "CallerIDName"),
                               now, out)
         queue = _value(m, "Queue")
         if not queue:
@@ -608,8 +913,15 @@ class CallTracker:
 
     def event_QueueCallerLeave(self, m: Message, now: float, out: list) -> None:
         _, call = self._channel_event(m)
-        if call is not None:
+        if call is not None and call.in_queue:
             call.in_queue = False
+            call.left_queue_at = now
+
+    def event_QueueCallerAbandon(self, m: Message, now: float, out: list) -> None:
+        _, call = self._channel_event(m)
+        if call is not None and call.first_answered_at is None:
+            call.abandoned = True
+            self.event_QueueCallerLeave(m, now, out)
 
     def event_AgentCalled(self, m: Message, now: float, out: list) -> None:
         call = self._call_of(m, "", "Dest")
@@ -617,6 +929,7 @@ class CallTracker:
             return
         dest = self._dest(call, m, allow_interface=True)
         if dest is not None:
+            dest.interface = dest.interface or _value(m, "Interface")
             self._offer(call, dest, _value(m, "Queue") or None, now, out)
 
     def event_AgentConnect(self, m: Message, now: float, out: list) -> None:
@@ -625,7 +938,10 @@ class CallTracker:
             return
         dest = self._dest(call, m, allow_interface=True)
         if dest is not None:
+            dest.interface = dest.interface or _value(m, "Interface")
             self._answer(call, dest, _value(m, "Queue") or None, now, out)
+            if call.talk_uniqueid == dest.uniqueid and dest.interface:
+                call.agent_interface = dest.interface
 
     # -------------------------------------------------------------------- dial
 
@@ -666,6 +982,7 @@ class CallTracker:
             return
         entered, channel.bridged_at = channel.bridged_at, None
         moved, channel.transferred = channel.transferred, False
+        self._talk_over(channel, now)
         if call is None or moved or channel.hanging_up or entered is None:
             return
         if channel.uniqueid not in call.caller_side or call.answered_by is None:
@@ -701,7 +1018,20 @@ class CallTracker:
                   else _value(m, "DestApp") or _value(m, "DestType"))
         self._transferred(call, target, "attended", now, out)
 
+    def _talk_over(self, channel: _Channel, now: float) -> None:
+        """The first answering agent's leg left its bridge or hung up."""
+        call = self._calls.get(channel.linkedid)
+        if (call is not None and call.talk_uniqueid == channel.uniqueid
+                and call.talk_ended_at is None):
+            call.talk_ended_at = now
+
     def _mark_transferred(self, uniqueid: str) -> None:
         channel = self._channels.get(uniqueid)
         if channel is not None:
             channel.transferred = True
+
+
+_HANDLERS = {
+    name[len("event_"):]: name for name in dir(CallTracker) if name.startswith("event_")
+}
+"""AMI event name → tracker method, for the events the tracker reads."""

@@ -16,13 +16,16 @@ Rules of the parser (``AMIConnection``), checked against real Asterisk 22 record
   to ``--END COMMAND--`` become ``Output`` headers.
 * A frame longer than ``max_frame_bytes`` is dropped as a ``FrameError`` whether or not
   its end has arrived; the parser then skips to the frame's end (memory stays bounded).
+* Values are kept as sent. Asterisk C-escapes caller-id values (``O\\'Neil``);
+  ``c_unescape`` undoes that for whoever displays them.
 
 Errors are never raised for bad input: they come out in the stream as ``FrameError``.
+Complete frames of a socket read are parsed together (one decode, one split; see
+``_parse_region``): this is the hot path of the whole server.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ __all__ = [
     "Banner",
     "FrameError",
     "Message",
+    "c_unescape",
     "encode_action",
     "encode_message",
 ]
@@ -45,12 +49,11 @@ _MISSING = object()
 _BLANK = re.compile(rb"\n\r?\n")
 _CRLF2 = b"\r\n\r\n"
 _FOLLOWS = b"Response: Follows"
+_FOLLOWS_TEXT = "Response: Follows"
 _END_COMMAND = b"--END COMMAND--"
 _FOLLOWS_HEADERS = frozenset({"response", "privilege", "actionid"})
 # An old command reply may exceed max_frame_bytes by its closing line.
 _FOLLOWS_SLACK = len(_END_COMMAND) + 4
-_partition = str.partition
-_COLON_SPACE = itertools.repeat(": ")  # the argument of every partition in map()
 # How much of a rejected frame a FrameError keeps.
 _RAW_KEEP = 256
 
@@ -63,39 +66,92 @@ class Banner:
     raw: str
 
 
-@dataclass(frozen=True, slots=True)
 class Message:
-    """One AMI frame: an Event, a Response, or (server side) an Action."""
+    """One AMI frame: an Event, a Response, or (server side) an Action.
 
-    headers: tuple[tuple[str, str], ...]
+    Immutable and hashable. Header names and values are kept as two private columns
+    in wire order (repeats included); ``headers`` gives the pairs. Lookups are
+    case-insensitive, exact case first; the lower-case names are computed once, on
+    the first lookup that needs them.
+    """
+
+    __slots__ = ("_keys", "_values", "_lower")
+
+    def __init__(self, headers: Iterable[tuple[str, str]]) -> None:
+        pairs = tuple(headers)
+        _set_keys(self, tuple([k for k, _ in pairs]))
+        _set_values(self, tuple([v for _, v in pairs]))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Message is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Message is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Message:
+            return NotImplemented
+        return self._keys == other._keys and self._values == other._values  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self._keys, self._values))
+
+    def __repr__(self) -> str:
+        return f"Message(headers={self.headers!r})"
+
+    def __reduce__(self) -> tuple:
+        return (Message, (self.headers,))
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """The ``(name, value)`` pairs, in wire order."""
+        return tuple(zip(self._keys, self._values, strict=True))
 
     @property
     def kind(self) -> str:
         """``event``, ``response``, ``action`` or ``unknown``, from the first header."""
-        if not self.headers:
+        keys = self._keys
+        if not keys:
             return "unknown"
-        return _KINDS.get(self.headers[0][0].lower(), "unknown")
+        kind = _KINDS.get(keys[0])
+        return kind if kind is not None else _KINDS.get(keys[0].lower(), "unknown")
 
     @property
     def name(self) -> str:
         """Value of the first header: event name, response status or action name."""
-        return self.headers[0][1] if self.headers else ""
+        values = self._values
+        return values[0] if values else ""
+
+    def _lowered(self) -> tuple[str, ...]:
+        try:
+            return self._lower
+        except AttributeError:
+            pass
+        keys = self._keys
+        lower = tuple("\x00".join(keys).lower().split("\x00")) if keys else ()
+        if len(lower) != len(keys):  # a name holding NUL: one by one
+            lower = tuple([k.lower() for k in keys])
+        _set_lower(self, lower)
+        return lower
 
     def get(self, key: str, default: str | None = None) -> str | None:
         """First value of ``key`` (case-insensitive), or ``default``."""
-        for k, v in self.headers:
-            if k == key:
-                return v
+        try:
+            return self._values[self._keys.index(key)]
+        except ValueError:
+            pass
+        if type(key) is not str:
+            return default
+        lower = self._lowered()
         lkey = key.lower()
-        for k, v in self.headers:
-            if k.lower() == lkey:
-                return v
+        if lkey in lower:
+            return self._values[lower.index(lkey)]
         return default
 
     def get_all(self, key: str) -> list[str]:
         """Every value of ``key`` (case-insensitive), in wire order."""
         lkey = key.lower()
-        return [v for k, v in self.headers if k.lower() == lkey]
+        return [v for k, v in zip(self._lowered(), self._values, strict=True) if k == lkey]
 
     def __getitem__(self, key: str) -> str:
         value = self.get(key, _MISSING)  # type: ignore[arg-type]
@@ -121,12 +177,17 @@ class Message:
         """First value per header name, names in their original case."""
         result: dict[str, str] = {}
         seen: set[str] = set()
-        for k, v in self.headers:
-            lk = k.lower()
+        for k, lk, v in zip(self._keys, self._lowered(), self._values, strict=True):
             if lk not in seen:
                 seen.add(lk)
                 result[k] = v
         return result
+
+
+_new_message = object.__new__
+_set_keys = Message._keys.__set__  # type: ignore[attr-defined]
+_set_values = Message._values.__set__  # type: ignore[attr-defined]
+_set_lower = Message._lower.__set__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,28 +233,43 @@ def _split_lines(raw: bytes | bytearray) -> list[str]:
 def _parse_region(text: str) -> list[Message] | None:
     """Messages of ``text``: whole frames, each ending in ``\r\n\r\n``.
 
-    The fast path for what Asterisk sends: one split per region, one per frame, one
-    ``partition`` per line. Returns None when the text needs the byte-level parser
-    (bare line feeds, old command output, a frame with no header).
+    The fast path for what Asterisk sends. Each line end becomes a ``": \r: "`` marker
+    so that one ``split(": ")`` per frame yields name, value, marker, name, value, ...;
+    the frame is read that way when every third piece is a marker and there are as
+    many markers as line ends (each line holds exactly one ``": "``), else line by
+    line. Returns None when the text needs the byte-level parser (a bare LF, old
+    command output, a frame with no header).
     """
     messages = []
     append = messages.append
+    new, set_keys, set_values = _new_message, _set_keys, _set_values
     for frame in text.split("\r\n\r\n"):
         if not frame or frame[0] == "\r" or frame[0] == "\n":
-            frame = frame.lstrip("\r\n")  # stray blank lines
+            rest = frame.lstrip("\r\n")  # stray blank lines
+            if frame[: len(frame) - len(rest)].replace("\r\n", ""):
+                return None  # a bare CR or LF among them
+            frame = rest
             if not frame:
                 continue
-        if frame.startswith("Response: Follows"):
+        if frame[0] == "R" and frame.startswith(_FOLLOWS_TEXT):
             return None
-        lines = frame.split("\r\n")
-        if frame.count("\n") != len(lines) - 1:
-            return None  # bare line feeds
-        headers = [(k, v) for k, sep, v in map(_partition, lines, _COLON_SPACE) if sep]
-        if len(headers) != len(lines):
-            headers = _parse_lines(lines)  # a line without ": "
-            if not headers:
-                return None
-        append(Message(tuple(headers)))
+        marked = frame.replace("\r\n", ": \r: ")
+        if "\n" in marked:
+            return None  # a bare line feed
+        pieces = tuple(marked.split(": "))
+        n = len(pieces)
+        markers = n // 3
+        if (n % 3 == 2 and len(marked) == len(frame) + 3 * markers
+                and pieces[2::3].count("\r") == markers):
+            m = new(Message)
+            set_keys(m, pieces[0::3])
+            set_values(m, pieces[1::3])
+            append(m)
+            continue
+        headers = _parse_lines(frame.split("\r\n"))  # a line without ": " or with two
+        if not headers:
+            return None
+        append(Message(headers))
     return messages
 
 
@@ -424,6 +500,22 @@ class AMIConnection:
             i = len(lines)
         headers.extend(("Output", line) for line in lines[i:])
         return Message(tuple(headers))
+
+
+# ------------------------------------------------------------------- values
+
+_C_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
+              "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+_C_ESCAPED = re.compile(r"\\(.)", re.S)
+
+
+def c_unescape(value: str) -> str:
+    """Undo Asterisk's C escaping of caller-id values (``ast_escape_c``):
+    ``O\\'Neil`` → ``O'Neil``, ``a\\r\\nb`` → ``a`` CR LF ``b``. Unknown escapes
+    and a trailing backslash are kept as they are; never raises."""
+    if "\\" not in value:
+        return value
+    return _C_ESCAPED.sub(lambda m: _C_ESCAPES.get(m.group(1), m.group(0)), value)
 
 
 # ------------------------------------------------------------------- encoding

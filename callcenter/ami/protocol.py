@@ -8,6 +8,9 @@
 * a response with ``EventList: start`` opens a list: every event with the same
   ``ActionID`` is collected until the one with ``EventList: Complete`` (its name ends
   in ``Complete``), then the Deferred fires once with all of them;
+* an action sent with ``until_event`` (an async ``Originate`` and its
+  ``OriginateResponse``) completes on the event of that name carrying its
+  ``ActionID``, whichever of response and event comes first;
 * every other event goes to ``on_event``.
 
 Every action has a timeout on the injected clock. The secret is never logged: only
@@ -54,6 +57,9 @@ ProtocolHandler = Callable[["AMIProtocol"], object]
 
 log = Logger()
 
+#: Default limit of one AMI frame; longer ones are dropped (and logged).
+MAX_FRAME_BYTES = 1_048_576
+
 
 @dataclass(frozen=True, slots=True)
 class ActionResult:
@@ -77,6 +83,8 @@ class _Pending:
     timer: IDelayedCall | None = None
     response: Message | None = None
     events: list[Message] = field(default_factory=list)
+    until: str | None = None
+    final: Message | None = None
 
 
 def _counter_ids() -> Callable[[], str]:
@@ -113,6 +121,7 @@ class AMIProtocol(protocol.Protocol):
         ping_interval: float | None = None,
         on_connected: ProtocolHandler | None = None,
         on_disconnected: ProtocolHandler | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         if auth not in ("plain", "md5"):
             raise ValueError(f"auth must be 'plain' or 'md5', not {auth!r}")
@@ -126,11 +135,12 @@ class AMIProtocol(protocol.Protocol):
         self.on_event = on_event
         self.on_connected = on_connected
         self.on_disconnected = on_disconnected
+        self.max_frame_bytes = max_frame_bytes
         self._next_id = action_ids or _counter_ids()
         self.banner: Banner | None = None
         self.logged_in = False
         self.loggedIn: Deferred[Message] = Deferred()
-        self._conn = AMIConnection()
+        self._conn = AMIConnection(max_frame_bytes=max_frame_bytes)
         self._pending: dict[str, _Pending] = {}
         self._banner_timer: IDelayedCall | None = None
         self._ping_timer: IDelayedCall | None = None
@@ -173,9 +183,19 @@ class AMIProtocol(protocol.Protocol):
     # ------------------------------------------------------------------ actions
 
     def send_action(
-        self, action: str, headers: Headers = (), *, timeout: float | None = None
+        self,
+        action: str,
+        headers: Headers = (),
+        *,
+        timeout: float | None = None,
+        until_event: str | None = None,
     ) -> Deferred[ActionResult]:
-        """Send an action; the Deferred fires with its ``ActionResult``."""
+        """Send an action; the Deferred fires with its ``ActionResult``.
+
+        With ``until_event``, the action completes on the event of that name with its
+        ``ActionID`` (``ActionResult.complete``), not on the response alone; the
+        timeout then counts again from the response.
+        """
         if self._lost or self.transport is None:
             return defer.fail(AMIConnectionLost(f"cannot send {action}: connection closed"))
         action_id = self._next_id()
@@ -187,7 +207,7 @@ class AMIProtocol(protocol.Protocol):
             return defer.fail(exc)
         limit = self.action_timeout if timeout is None else timeout
         d: Deferred[ActionResult] = Deferred(lambda _: self._forget(action_id))
-        p = _Pending(action, action_id, d, limit)
+        p = _Pending(action, action_id, d, limit, until=until_event.lower() if until_event else None)
         p.timer = self.clock.callLater(limit, self._timed_out, action_id)
         self._pending[action_id] = p
         log.debug("AMI -> {action} {action_id}", action=action, action_id=action_id)
@@ -300,10 +320,11 @@ class AMIProtocol(protocol.Protocol):
             else:
                 log.warn("Ignored an AMI message of unknown kind: {name!r}", name=item.name)
         elif type(item) is FrameError:
-            log.warn(
-                "Dropped a bad AMI frame ({size} bytes): {reason}",
+            log.error(
+                "Dropped a bad AMI frame from {peer} ({reason}); starts with {start!r}",
+                peer=self._peer(),
                 reason=item.reason,
-                size=len(item.raw),
+                start=item.raw[:60],
             )
         elif self.banner is None:
             self._cancel_timer("_banner_timer")
@@ -327,6 +348,12 @@ class AMIProtocol(protocol.Protocol):
         elif (message.get("EventList") or "").lower() == "start":
             p.response = message
             self._restart_timer(p)
+        elif p.until is not None:
+            p.response = message
+            if p.final is not None:
+                self._finish(p).callback(ActionResult(message, (), p.final))
+            else:
+                self._restart_timer(p)
         else:
             if status == "goodbye":
                 self._cancel_timer("_ping_timer")  # Asterisk closes the connection next
@@ -337,7 +364,14 @@ class AMIProtocol(protocol.Protocol):
             action_id = message.action_id
             if action_id is not None:
                 p = self._pending.get(action_id)
-                if p is not None and p.response is not None:
+                if p is not None and p.until is not None:
+                    if message.name.lower() == p.until and p.final is None:
+                        if p.response is None:
+                            p.final = message  # the response is still to come
+                        else:
+                            self._finish(p).callback(ActionResult(p.response, (), message))
+                        return
+                elif p is not None and p.response is not None:
                     if _is_list_end(message):
                         result = ActionResult(p.response, tuple(p.events), message)
                         self._finish(p).callback(result)
@@ -446,6 +480,7 @@ class AMIFactory(protocol.Factory):
         on_disconnected: ProtocolHandler | None = None,
         on_login_failed: Callable[[Failure], object] | None = None,
         action_ids: Callable[[], str] | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         if auth not in ("plain", "md5"):
             raise ValueError(f"auth must be 'plain' or 'md5', not {auth!r}")
@@ -461,6 +496,7 @@ class AMIFactory(protocol.Factory):
         self.on_disconnected = on_disconnected
         self.on_login_failed = on_login_failed
         self.action_ids = action_ids
+        self.max_frame_bytes = max_frame_bytes
 
     def __repr__(self) -> str:
         return f"<AMIFactory {self.username}>"
@@ -478,6 +514,7 @@ class AMIFactory(protocol.Factory):
             ping_interval=self.ping_interval,
             on_connected=self.on_connected,
             on_disconnected=self.on_disconnected,
+            max_frame_bytes=self.max_frame_bytes,
         )
         p.factory = self
         p.loggedIn.addErrback(self._login_failed)
@@ -515,6 +552,7 @@ class AMIClientService(ClientService):
         ping_interval: float | None = 20.0,
         retry_policy: Callable[[int], float] | None = None,
         action_ids: Callable[[], str] | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         self._current: AMIProtocol | None = None
         self._login_failures = 0
@@ -534,6 +572,7 @@ class AMIClientService(ClientService):
             on_disconnected=self._disconnected,
             on_login_failed=self._login_failed,
             action_ids=action_ids,
+            max_frame_bytes=max_frame_bytes,
         )
         super().__init__(
             endpoint,
@@ -547,13 +586,18 @@ class AMIClientService(ClientService):
         return self._current
 
     def send_action(
-        self, action: str, headers: Headers = (), *, timeout: float | None = None
+        self,
+        action: str,
+        headers: Headers = (),
+        *,
+        timeout: float | None = None,
+        until_event: str | None = None,
     ) -> Deferred[ActionResult]:
         """Send on the current connection; fails at once with ``AMINotConnected``."""
         current = self._current
         if current is None:
             return defer.fail(AMINotConnected(f"cannot send {action}: AMI is not connected"))
-        return current.send_action(action, headers, timeout=timeout)
+        return current.send_action(action, headers, timeout=timeout, until_event=until_event)
 
     def _connected(self, p: AMIProtocol) -> None:
         self._current = p
@@ -588,6 +632,7 @@ def make_ami_service(
     retry_policy: Callable[[int], float] | None = None,
     action_ids: Callable[[], str] | None = None,
     connect_timeout: float = 10.0,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
 ) -> AMIClientService:
     """A ``ClientService`` that keeps an AMI connection to ``host:port`` logged in."""
     endpoint = HostnameEndpoint(reactor, host, port, timeout=connect_timeout)
@@ -605,4 +650,5 @@ def make_ami_service(
         ping_interval=ping_interval,
         retry_policy=retry_policy,
         action_ids=action_ids,
+        max_frame_bytes=max_frame_bytes,
     )

@@ -499,8 +499,8 @@ def test_bad_frame_is_logged_and_connection_kept(logged):
     client = logged_in()
     client.feed("garbage without colon\r\n\r\nEvent: After\r\n\r\n")
     assert [e.name for e in client.events] == ["After"]
-    warnings = [formatEvent(e) for e in logged if e.get("log_level") == LogLevel.warn]
-    assert any("frame has no header line" in w for w in warnings)
+    errors = [formatEvent(e) for e in logged if e.get("log_level") == LogLevel.error]
+    assert any("frame has no header line" in w for w in errors)
     assert not client.transport.disconnecting
 
 

@@ -452,6 +452,13 @@ def test_call_view_is_a_frozen_snapshot(feed):
     event("SomethingNew", Uniqueid=CALL, Linkedid=CALL),
     event("Newchannel", Uniqueid=CALL, Channel="", Linkedid=CALL),
     event("Newchannel", Uniqueid="<unknown>", Channel="X/y", Context="inbound"),
+    # Headers missing as Asterisk really sends them: an Originate's DialBegin has only
+    # the Dest* block, so may an AgentComplete.
+    event("DialBegin", DestChannel="Local/s@inbound-00000000;1", DestUniqueid=CALL,
+          DestLinkedid=CALL, DialString="s@inbound"),
+    event("AgentComplete", DestChannel="Local/1001@agents-00000002;1",
+          DestUniqueid="1795409986.4", DestLinkedid=CALL, Queue="sales", TalkTime="11"),
+    event("QueueCallerAbandon", Queue="sales", HoldTime="7"),
     message(Response="Success", ActionID="a-1"),
     message(),
 ])
