@@ -8,15 +8,20 @@ from callcenter.simulator.pbx import (
     Timings,
     render_event,
 )
+from callcenter.simulator.queues import LAB_QUEUES_CONF, Member, Queue, parse_queues_conf
 from callcenter.simulator.service import SimulatorService, Traffic
 
 __all__ = [
+    "LAB_QUEUES_CONF",
     "CallerScript",
+    "Member",
     "Pbx",
     "PhoneBehaviour",
+    "Queue",
     "SimulatedCall",
     "SimulatorService",
     "Timings",
     "Traffic",
+    "parse_queues_conf",
     "render_event",
 ]

@@ -109,6 +109,17 @@ COMMANDS: dict[tuple[str, ...], tuple[str, bool]] = {
     ("ANSWER",): ("answer", False),
     ("ASYNCAGI", "BREAK"): ("noop", True),
     ("CHANNEL", "STATUS"): ("channel_status", False),
+    ("CONTROL", "STREAM", "FILE"): ("control_stream_file", False),
+    ("GET", "OPTION"): ("get_option", False),
+    ("RECEIVE", "CHAR"): ("receive_char", False),
+    ("RECORD", "FILE"): ("record_file", False),
+    ("SAY", "ALPHA"): ("say", False),
+    ("SAY", "DIGITS"): ("say", False),
+    ("SAY", "NUMBER"): ("say", False),
+    ("SEND", "TEXT"): ("noop", False),
+    ("SET", "AUTOHANGUP"): ("noop", False),
+    ("SET", "PRIORITY"): ("noop", False),
+    ("SPEECH", "CREATE"): ("noop", False),
     ("DATABASE", "DEL"): ("database_del", True),
     ("DATABASE", "GET"): ("database_get", True),
     ("DATABASE", "PUT"): ("database_put", True),
@@ -396,9 +407,58 @@ class AgiSession:
         reason, _, digit = await pbx.wait(self.chan, pbx.timings.prompt, escape or None)
         return reason, digit, pbx.now() - start
 
+    async def cmd_control_stream_file(self, args: list[str], line: str) -> Reply | str:
+        if not args:
+            return "CONTROL STREAM FILE"
+        if args[0] in self.pbx.missing_sounds:
+            self.pbx.set_var(self.chan, "CPLAYBACKSTATUS", "ERROR")
+            return ok("200 result=-1")
+        reason, digit, _ = await self._play(args[0], args[1] if len(args) > 1 else "")
+        if reason in ("hangup", "redirect", "aborted"):
+            return Reply("200 result=-1\n", -1, "Failure")
+        self.pbx.set_var(self.chan, "CPLAYBACKSTATUS", "USERSTOPPED" if digit else "SUCCESS")
+        self.pbx.set_var(self.chan, "CPLAYBACKOFFSET", "-1")
+        return ok(f"200 result={ord(digit) if digit else 0} endpos=-1")
+
+    async def cmd_get_option(self, args: list[str], line: str) -> Reply | str:
+        if not args:
+            return "GET OPTION"
+        if args[0] in self.pbx.missing_sounds:
+            return ok("200 result=-1 endpos=0")
+        escape = args[1] if len(args) > 1 else ""
+        reason, digit, played = await self._play(args[0], escape)
+        if reason == "timeout" and escape and len(args) > 2 and args[2].isdigit():
+            reason, _, digit = await self.pbx.wait(self.chan, int(args[2]) / 1000, escape)
+        if reason in ("hangup", "redirect", "aborted"):
+            return Reply("200 result=-1 endpos=0\n", -1, "Failure")
+        endpos = int(round(min(played, self.pbx.timings.prompt) * SAMPLE_RATE))
+        return ok(f"200 result={ord(digit) if reason == 'digit' else 0} endpos={endpos}")
+
+    async def cmd_say(self, args: list[str], line: str) -> Reply | str:
+        if not args:
+            return "SAY NUMBER"
+        reason, _, _ = await self.pbx.wait(self.chan, 0.25 * len(args[0]))
+        if reason != "timeout":
+            return Reply("200 result=-1\n", -1, "Failure")
+        return ok("200 result=0")
+
+    async def cmd_receive_char(self, args: list[str], line: str) -> Reply:
+        return Reply("200 result=-1 (hangup)\n", -1, "Failure")
+
+    async def cmd_record_file(self, args: list[str], line: str) -> Reply | str:
+        if len(args) < 4:
+            return "RECORD FILE"
+        ms = int(args[3]) if args[3].lstrip("-").isdigit() else 0
+        reason, _, _ = await self.pbx.wait(self.chan, max(ms, 0) / 1000)
+        if reason != "timeout":
+            return Reply("200 result=-1 (hangup) endpos=0\n", -1, "Failure")
+        return ok("200 result=0 (timeout) endpos=0")
+
     async def cmd_stream_file(self, args: list[str], line: str) -> Reply | str:
         if not args:
             return "STREAM FILE"
+        if args[0] in self.pbx.missing_sounds:
+            return ok("200 result=-1 endpos=0")
         escape = args[1] if len(args) > 1 else ""
         reason, digit, played = await self._play(args[0], escape)
         if reason == "timeout":
@@ -418,6 +478,8 @@ class AgiSession:
         if len(args) > 1 and args[1].lstrip("-").isdigit() and int(args[1]) != 0:
             timeout = int(args[1]) / 1000 if int(args[1]) > 0 else 10**9
         maxdigits = int(args[2]) if len(args) > 2 and args[2].isdigit() else 1024
+        if args[0] in self.pbx.missing_sounds:
+            return ok("200 result=-1")
         reason, digit, _ = await self._play(args[0], DIGITS)
         collected = ""
         reading = False  # False while the prompt plays

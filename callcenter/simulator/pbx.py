@@ -20,13 +20,14 @@ import random
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from callcenter.simulator.layouts import LAYOUTS, PRIVILEGES
+from callcenter.simulator.queues import LAB_QUEUES_CONF, Queue, QueueApp, parse_queues_conf
 
 log = Logger()
 
@@ -42,6 +43,7 @@ CAUSE_TEXT = {
 }
 CALLING_PRES = "0 (Presentation Allowed, Not Screened)"
 AGENTS_CONTEXT = "agents"
+VERSION = "22.10.1"
 
 
 class LocalProtocolError(Exception):
@@ -90,6 +92,9 @@ class CallerScript:
     digit_delay: float = 0.5
     patience: float | None = None
     talk_hangup_after: float | None = None
+    send_dtmf: str = ""
+    send_dtmf_after: float = 2.0
+    hold_after_dtmf: float | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,11 @@ class Channel:
     goto: tuple[str, str] | None = None
     waits: list[_Wait] = field(default_factory=list)
     on_interrupt: list[Callable[[str], None]] = field(default_factory=list)
+    on_hangup: list[Callable[[], None]] = field(default_factory=list)
+    after_finish: list[Callable[[], None]] = field(default_factory=list)
+    on_dial_begin: list[Callable[[], None]] = field(default_factory=list)
     call: SimulatedCall | None = None
+    monitors: int = 0
 
     def snapshot(self, prefix: str = "") -> dict[str, str]:
         return {
@@ -237,8 +246,12 @@ class Pbx:
         phones: Mapping[str, PhoneBehaviour] | None = None,
         timings: Timings | None = None,
         seed: int = 0,
+        queues: Mapping[str, Queue] | str | None = None,
+        fallback_queue: str | None = None,
+        missing_sounds: frozenset[str] = frozenset(),
     ) -> None:
         self.clock = clock
+        self.missing_sounds = missing_sounds
         self.agi_connect = agi_connect
         self.agi_host = agi_host
         self.agi_port = agi_port
@@ -266,6 +279,18 @@ class Pbx:
         self._pending_devices: list[str] = []
         self._uniqueid_counter = 0
         self._timers: set[Any] = set()
+        if queues is None or isinstance(queues, str):
+            queues = parse_queues_conf(LAB_QUEUES_CONF if queues is None else queues, self.now())
+        self.queue_app = QueueApp(self, dict(queues))
+        self.fallback_queue = fallback_queue
+        self.device_states: dict[str, bool] = {}
+        self.hints: dict[str, str] = {}
+        for ext in list(self.phones) + [m.extension for q in self.queues.values() for m in q.members]:
+            self.hints.setdefault(ext, f"Local/{ext}@{AGENTS_CONTEXT}")
+
+    @property
+    def queues(self) -> dict[str, Queue]:
+        return self.queue_app.queues
 
     # ----------------------------------------------------------------- plumbing
 
@@ -379,8 +404,42 @@ class Pbx:
         self.emit_chan("Newstate", chan)
 
     def device_state(self, device: str) -> None:
-        busy = any(c.device == device for c in self.channels.values())
+        busy = self.device_busy(device)
         self.emit("DeviceStateChange", {"Device": device, "State": "INUSE" if busy else "NOT_INUSE"})
+        self.device_update(device)
+
+    def device_busy(self, device: str) -> bool:
+        return any(c.device == device for c in self.channels.values())
+
+    def device_update(self, device: str) -> None:
+        """Hint (``ExtensionStatus``) and queue member (``QueueMemberStatus``) updates
+        when ``device`` turns busy or idle."""
+        busy = self.device_busy(device)
+        if self.device_states.get(device, False) == busy:
+            return
+        self.device_states[device] = busy
+        for ext, hinted in self.hints.items():
+            if hinted == device:
+                self.emit("ExtensionStatus", {
+                    "Exten": ext, "Context": "agent-hints", "Hint": device,
+                    "Status": "1" if busy else "0", "StatusText": "InUse" if busy else "Idle"})
+        self.queue_app.device_changed(device)
+
+    def phone_for(self, ext: str) -> PhoneBehaviour | None:
+        """The phone of ``ext`` as it behaves now (``AGENT_MODE_<ext>`` may override)."""
+        phone = self.phones.get(ext)
+        if phone is None:
+            return None
+        mode = (self.globals.get(f"AGENT_MODE_{ext}") or "").strip().lower()
+        if mode in ("noanswer", "busy") and mode != phone.mode:
+            return replace(phone, mode=mode)
+        return phone
+
+    def talk_timer(self, ext: str, handset: Channel) -> Any:
+        phone = self.phone_for(ext)
+        if phone is None or phone.talk_seconds is None:
+            return None
+        return self.later(phone.talk_seconds, self.request_hangup, handset, 16)
 
     def dial_event(self, name: str, caller: Channel | None, dest: Channel, **extra: str) -> None:
         values = caller.snapshot() if caller is not None else {}
@@ -394,6 +453,14 @@ class Pbx:
 
     def find_channel(self, name: str) -> Channel | None:
         return self.channels.get(name)
+
+    def bridges(self) -> list[Bridge]:
+        """Live bridges, in the order their first channel was created."""
+        seen: dict[str, Bridge] = {}
+        for chan in self.channels.values():
+            if chan.bridge is not None:
+                seen.setdefault(chan.bridge.uniqueid, chan.bridge)
+        return list(seen.values())
 
     # ----------------------------------------------------------------- waiting
 
@@ -482,12 +549,14 @@ class Pbx:
         """Someone asks ``chan`` to hang up (AMI Hangup, a phone or caller hanging up)."""
         if not chan.alive:
             return
-        if not chan.soft_emitted:
+        if not chan.soft_emitted and not chan.runner:
+            # a channel running an application reports it when that application ends
             self.emit_chan("SoftHangupRequest", chan, Cause=str(cause))
             chan.soft_emitted = True
         if not chan.hangup_requested:
             chan.hangup_requested = True
             chan.cause = cause
+            self._run_hooks(chan.on_hangup)
         call = chan.call
         if call is not None and chan is call.caller and not call.trunk.hangup_requested:
             call.caller_first = True
@@ -510,6 +579,8 @@ class Pbx:
             pending, self._pending_devices = self._pending_devices, []
             for device in pending:
                 self.emit("DeviceStateChange", {"Device": device, "State": "NOT_INUSE"})
+            for device in dict.fromkeys(pending):
+                self.device_update(device)
 
     def _release(self, chan: Channel, cause: int | None) -> None:
         cause = chan.cause if cause is None else cause
@@ -520,6 +591,7 @@ class Pbx:
             other.hangup_requested = True
             other.cause = cause
             notify = True
+            self._run_hooks(other.on_hangup)
         self.moh_stop(chan)
         if chan.bridge is not None:
             self.leave_bridge(chan)
@@ -528,6 +600,8 @@ class Pbx:
         self.channels.pop(chan.name, None)
         self.emit_chan("Hangup", chan, Cause=str(cause), Cause_txt=CAUSE_TEXT.get(cause, "Unknown"))
         self._pending_devices.append(chan.device)
+        self._run_hooks(chan.on_hangup)
+        self._run_hooks(chan.after_finish)
         if chan.waits or chan.on_interrupt:
             self.interrupt(chan, "hangup")  # forced stop: wake whatever still waits on it
         if notify and other is not None and other.alive:
@@ -538,6 +612,16 @@ class Pbx:
                 other.soft_emitted = True
                 self.release(other, cause)
         self._check_call_end(chan)
+
+    @staticmethod
+    def _run_hooks(hooks: list[Callable[[], None]]) -> None:
+        pending = list(hooks)
+        hooks.clear()
+        for hook in pending:
+            try:
+                hook()
+            except Exception:
+                log.failure("channel hook failed")
 
     def finish(self, chan: Channel) -> None:
         """The dialplan running on ``chan`` reached its end (an implicit Hangup)."""
@@ -581,6 +665,38 @@ class Pbx:
     def destroy_bridge(self, bridge: Bridge) -> None:
         self.emit("BridgeDestroy", bridge.snapshot())
 
+    def finish_bridge(self, bridge: Bridge) -> None:
+        """The bridge ends: every channel still in it hangs up, then it is destroyed."""
+        for member in list(bridge.members):
+            member.runner = False
+            if member.alive:
+                self.release(member, 16)
+            elif member.bridge is bridge:
+                self.leave_bridge(member)
+        self.destroy_bridge(bridge)
+
+    # ----------------------------------------------------------------- queue legs
+
+    def queue_leg(self, caller: Channel, ext: str, interface: str) -> tuple[Channel, Channel]:
+        """app_queue calls a member: the Local pair towards the agent's phone (05, 07)."""
+        one, two = self.new_pair(f"{ext}@{AGENTS_CONTEXT}", AGENTS_CONTEXT, ext, caller.linkedid)
+        one.call = two.call = caller.call
+        one.runner = True
+        dialed = interface.split("/", 1)[-1]
+        self.set_callerid(one, ext, caller.cid_name)
+        self.set_var(one, "DIALEDPEERNUMBER", dialed)
+        self.set_var(two, "DIALEDPEERNUMBER", dialed)
+        self.set_callerid(two, caller.cid_num, caller.cid_name)
+        self.set_connected(two, ext, caller.cid_name)
+        self.local_bridge(one, two)
+        return one, two
+
+    def drop_leg(self, one: Channel, cause: int) -> None:
+        """Hang up a member leg that is no longer wanted (cancelled, not answered)."""
+        one.runner = False
+        if one.alive:
+            self.release(one, cause)
+
     # ----------------------------------------------------------------- dial
 
     async def dial(self, caller: Channel, target: str, timeout: float | None) -> tuple[str, str]:
@@ -598,8 +714,12 @@ class Pbx:
             self.set_var(caller, "DIALSTATUS", "CHANUNAVAIL")
             return "CHANUNAVAIL", ""
         ext, dialstring = parsed
-        phone = self.phones[ext]
+        phone = self.phone_for(ext) or self.phones[ext]
         in_use = self.phone_in_use(ext)
+        for key in ("DIALSTATUS", "DIALEDPEERNUMBER", "DIALEDPEERNAME", "ANSWEREDTIME",
+                    "ANSWEREDTIME_MS", "DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "RINGTIME_MS",
+                    "PROGRESSTIME", "PROGRESSTIME_MS"):
+            self.set_var(caller, key, "")
         one, two = self.new_pair(f"{ext}@{AGENTS_CONTEXT}", AGENTS_CONTEXT, ext, caller.linkedid)
         one.call = two.call = caller.call
         one.runner = True
@@ -611,8 +731,11 @@ class Pbx:
         self.set_connected(two, ext, caller.cid_name)
         self.local_bridge(one, two)
         self.dial_event("DialBegin", caller, one, DialString=dialstring)
+        self._run_hooks(caller.on_dial_begin)
         self.new_state(one, 5)
         self.device_state(one.device)
+        self.set_var(caller, "RINGTIME", "0")
+        self.set_var(caller, "RINGTIME_MS", "0")
         self.dial_event("DialState", caller, one, DialStatus="RINGING")
         limit = self.timings.dial_timeout if timeout is None else timeout
         if phone.mode == "busy" or in_use:
@@ -648,13 +771,15 @@ class Pbx:
         self.device_state(one.device)
         self.enter_bridge(bridge, one)
         self.enter_bridge(bridge, caller)
+        if caller.variables.get("BLINDTRANSFER"):
+            self.set_var(caller, "BLINDTRANSFER", caller.variables["BLINDTRANSFER"])
         self.set_var(one, "BRIDGEPEER", caller.name)
         self.set_var(caller, "BRIDGEPEER", one.name)
         talk_timer = None
         if phone.talk_seconds is not None:
             talk_timer = self.later(phone.talk_seconds, self.request_hangup, two, 16)
         if caller.call is not None:
-            self._agent_answered(caller.call, ext)
+            self.agent_answered(caller.call, ext)
         reason, who, _ = await self.wait([caller, one], None)
         self.cancel(talk_timer)
         self.clear_bridgepeers(bridge)
@@ -674,11 +799,14 @@ class Pbx:
             self.destroy_bridge(bridge)
             for key, value in dial_vars.items():
                 self.set_var(caller, key, value)
+            self.set_var(caller, "DIALSTATUS", "ANSWER")
         else:
             if caller.bridge is not None:
                 self.leave_bridge(caller)
             for key, value in dial_vars.items():
                 self.set_var(caller, key, value)
+            if caller.alive and caller.goto is None:
+                self.set_var(caller, "DIALSTATUS", "ANSWER")
             self.leave_bridge(one)
             self.destroy_bridge(bridge)
             one.runner = False
@@ -697,10 +825,8 @@ class Pbx:
     # ----------------------------------------------------------------- redirect
 
     def can_originate(self, channel: str) -> bool:
-        if re.fullmatch(r"Local/[^@/]+@[^/]+(/n)?", channel):
-            return True
-        parsed = parse_dial_target(channel)
-        return parsed is not None and parsed[0] in self.phones
+        """Only Local channels exist here (like the lab, which loads no SIP driver)."""
+        return re.fullmatch(r"Local/[^@/]+@[^/]+(/n)?", channel) is not None
 
     def can_redirect(self, chan: Channel, context: str, exten: str) -> bool:
         return (
@@ -722,12 +848,127 @@ class Pbx:
         self.interrupt(chan, "redirect")
         return True
 
+    # ----------------------------------------------------------------- transfers
+
+    def _peer(self, chan: Channel) -> Channel | None:
+        bridge = chan.bridge
+        if bridge is None:
+            return None
+        others = [c for c in bridge.members if c is not chan]
+        return others[0] if others else None
+
+    def _transfer(self, chan: Channel, context: str, exten: str) -> Channel | None:
+        peer = self._peer(chan)
+        if peer is None or not peer.runner or peer.call is None or peer is not peer.call.trunk:
+            return None
+        return peer
+
+    def blind_transfer(self, chan: Channel, context: str, exten: str) -> bool:
+        """AMI BlindTransfer of ``chan``: its bridge peer (the caller) is sent to
+        ``exten@context`` (recording 11: ``Unhold``, ``BlindTransfer``, then the caller
+        leaves the bridge and the agent's leg hangs up)."""
+        peer = self._transfer(chan, context, exten)
+        if peer is None or chan.bridge is None:
+            return False
+        self.emit_raw(render_event("Unhold", chan.snapshot()))
+        values = {"Result": "Success", "IsExternal": "Yes", "Context": context or peer.context,
+                  "Extension": exten}
+        values.update(chan.snapshot("Transferer"))
+        values.update(peer.snapshot("Transferee"))
+        values.update(chan.bridge.snapshot())
+        self.emit("BlindTransfer", values)
+        self.set_var(chan, "BLINDTRANSFER", peer.name)
+        self.set_var(peer, "BLINDTRANSFER", chan.name)
+        self._move(peer, context, exten)
+        return True
+
+    def attended_transfer(self, chan: Channel, context: str, exten: str) -> bool:
+        """AMI Atxfer of ``chan``, simplified: ``Hold`` on the transferer (as Asterisk
+        does, and no ``Unhold``), then the caller is sent to ``exten@context``."""
+        peer = self._transfer(chan, context, exten)
+        if peer is None:
+            return False
+        pairs = [("Event", "Hold"), ("Privilege", "call,all"), *chan.snapshot().items(),
+                 ("MusicClass", "")]
+        self.emit_raw(tuple(pairs))
+        self._move(peer, context, exten)
+        return True
+
+    def _move(self, peer: Channel, context: str, exten: str) -> None:
+        peer.goto = (context or "transfer", exten)
+        if peer.bridge is not None:
+            self.clear_bridgepeers(peer.bridge)
+            self.leave_bridge(peer)
+        for entry in list(peer.waits):
+            entry.fire(("transfer", peer, ""))
+
+    def mix_monitor(self, chan: Channel, start: bool, filename: str = "") -> None:
+        if start:
+            chan.monitors += 1
+            self.set_var(chan, "MIXMONITOR_FILENAME", filename or f"/tmp/{chan.uniqueid}.wav")
+            self.emit_chan("MixMonitorStart", chan)
+            if chan.bridge is not None:  # the audiohook makes the bridge re-announce peers
+                for member in chan.bridge.members:
+                    peer = self._peer(member)
+                    if peer is not None:
+                        self.set_var(member, "BRIDGEPEER", peer.name)
+        elif chan.monitors:
+            chan.monitors -= 1
+            self.emit_chan("MixMonitorStop", chan)
+
+    def play_dtmf(self, chan: Channel, digit: str, duration: float,
+                  done: Callable[[], None]) -> None:
+        """AMI PlayDTMF: the digit is heard on the other half (recording 21)."""
+        target = chan.other if chan.other is not None and chan.other.alive else chan
+
+        def end() -> None:
+            done()
+            if target.alive:
+                self.emit_chan("DTMFBegin", target, Digit=digit, Direction="Received")
+                ms = str(int(round(duration * 1000)))
+                self.emit_chan("DTMFEnd", target, Digit=digit, DurationMs=ms, Direction="Received")
+                self.deliver_digit(target, digit)
+
+        self.later(duration, end)
+
+    # ----------------------------------------------------------------- CLI
+
+    def cli(self, command: str) -> list[str] | None:
+        """Output lines of the few CLI commands the simulator knows; None: unknown."""
+        words = command.lower().split()
+        if words == ["core", "show", "version"]:
+            return [f"Asterisk {VERSION} (simulated)"]
+        if words == ["core", "show", "channels", "concise"]:
+            out = []
+            for c in self.channels.values():
+                bridge = c.bridge.uniqueid if c.bridge else ""
+                out.append("!".join([c.name, c.context, c.exten, str(c.priority),
+                                     STATE_DESC.get(c.state, "Unknown"), c.app or "",
+                                     c.app_data or "", c.cid_num, "", "", "3",
+                                     str(int(self.now() - c.created)), bridge, c.uniqueid]))
+            return out
+        if len(words) == 3 and words[:2] == ["queue", "show"] and words[2] in self.queues:
+            queue = self.queues[words[2]]
+            out = [f"{queue.name} has {len(queue.callers)} calls (max unlimited) in "
+                   f"'{queue.strategy}' strategy"]
+            out.append("   Members: " if queue.members else "   No Members")
+            for m in queue.members:
+                state = "In use" if self.device_busy(m.state_interface) else "Not in use"
+                out.append(f"      {m.name} ({m.interface} from {m.state_interface}) ({state})")
+            out.append("   No Callers" if not queue.callers else "   Callers: ")
+            out.append("")
+            return out
+        return None
+
     # ----------------------------------------------------------------- inbound calls
 
     def place_call(self, script: CallerScript, variables: Mapping[str, str] | None = None,
-                   on_answer: Callable[[Channel], None] | None = None) -> SimulatedCall:
-        """A caller dials in: Local/s@inbound;1 is the handset, ;2 runs [inbound]."""
-        c1, c2 = self.new_pair("s@inbound", "inbound", "s")
+                   on_answer: Callable[[Channel], None] | None = None,
+                   context: str = "inbound") -> SimulatedCall:
+        """A caller dials in: Local/s@inbound;1 is the handset, ;2 runs [inbound] (IVR
+        over FastAGI, then the queue named by ``QUEUE``) or [inbound-noagi] (straight
+        to ``Queue(${QUEUE})``)."""
+        c1, c2 = self.new_pair(f"s@{context}", context, "s")
         call = SimulatedCall(script, c1, c2)
         c1.call = c2.call = call
         self.calls.append(call)
@@ -742,8 +983,9 @@ class Pbx:
         self.set_callerid(c2, script.number, script.name)
         self.set_connected(c2, script.number, script.name)
         self.local_bridge(c1, c2)
-        self.dial_event("DialBegin", None, c1, DialString="s@inbound")
-        c2.exten = script.dnis
+        self.dial_event("DialBegin", None, c1, DialString=f"s@{context}")
+        if context == "inbound":
+            c2.exten = script.dnis
         c2.priority = 5
         c2.runner = True
         self.new_state(c2, 6)
@@ -756,9 +998,31 @@ class Pbx:
         c1.context, c1.exten = "caller", "s"
         if script.patience is not None:
             call.timers.append(self.later(script.patience, self._caller_gives_up, call))
+        if script.send_dtmf or script.hold_after_dtmf is not None:
+            self._caller_program(call)
         d = defer.Deferred.fromCoroutine(self._run_trunk(call))
         d.addErrback(lambda f: log.failure("inbound dialplan failed", f))
         return call
+
+    def _caller_program(self, call: SimulatedCall) -> None:
+        """The [caller] context: Wait(delay), SendDTMF(digits,250), Wait(hold), Hangup()."""
+        script, t = call.script, self.timings
+        at = script.send_dtmf_after + t.dtmf_duration  # SendDTMF's lead-in
+        for char in script.send_dtmf:
+            if char in "Ww":
+                at += 1.0 if char == "W" else 0.5
+                continue
+            call.timers.append(self.later(at, self._dtmf_begin, call.trunk, char))
+            call.timers.append(self.later(at + t.dtmf_duration, self._dtmf_end, call.trunk, char))
+            at += t.dtmf_duration + t.dtmf_gap
+        if script.hold_after_dtmf is not None:
+            call.timers.append(self.later(at + script.hold_after_dtmf, self._caller_done, call))
+
+    def _caller_done(self, call: SimulatedCall) -> None:
+        if call.caller.alive:
+            if call.agent is None:
+                call.gave_up = True
+            self.request_hangup(call.caller, 16)
 
     def _caller_gives_up(self, call: SimulatedCall) -> None:
         if call.agent is None and call.caller.alive:
@@ -769,7 +1033,7 @@ class Pbx:
         if call.caller.alive:
             self.request_hangup(call.caller, 16)
 
-    def _agent_answered(self, call: SimulatedCall, ext: str) -> None:
+    def agent_answered(self, call: SimulatedCall, ext: str) -> None:
         if call.agent is None:
             call.agent = ext
         if call.script.talk_hangup_after is not None:
@@ -810,31 +1074,48 @@ class Pbx:
     async def _run_trunk(self, call: SimulatedCall) -> None:
         c2 = call.trunk
         reason, _, _ = await self.wait(c2, self.timings.agi_start)
-        if reason == "timeout":
+        if reason == "timeout" and c2.context == "inbound":
             c2.priority = 6
             c2.app, c2.app_data = "AGI", self._agi_request_data(call)
             status = await self._run_agi(call)
             c2.app, c2.app_data = "", ""
             self.set_var(c2, "AGISTATUS", status)
+            if status == "FAILURE" and self.fallback_queue and not c2.variables.get("QUEUE"):
+                c2.variables["QUEUE"] = self.fallback_queue
+        elif reason == "timeout" and c2.context == "inbound-noagi":
+            c2.variables.setdefault("QUEUE", "sales")
+            if not c2.variables["QUEUE"]:
+                c2.variables["QUEUE"] = "sales"
         while c2.alive and not c2.hangup_requested:
             if c2.goto is not None:
                 context, exten = c2.goto
                 c2.goto = None
                 c2.context, c2.exten, c2.priority = context, exten, 1
-                if context == "transfer":
+                if context == "transfer" and exten.startswith("9") and exten[1:] in self.queues:
+                    c2.priority = 2
+                    await self._queue(c2, exten[1:], None)
+                    break
+                if context in ("transfer", AGENTS_CONTEXT):
                     c2.priority = 2
                     c2.app, c2.app_data = "Dial", f"Local/{exten}@{AGENTS_CONTEXT}/n,30"
                     await self.dial(c2, f"Local/{exten}@{AGENTS_CONTEXT}/n", 30.0)
                     c2.app, c2.app_data = "", ""
                     continue
                 break  # unknown destination: hang up
+            queue = c2.variables.pop("QUEUE", "")
+            if queue:
+                timeout = c2.variables.get("QUEUE_TIMEOUT") or "300"
+                await self._queue(c2, queue, float(timeout) if timeout.isdigit() else 300.0)
+                continue
             target = c2.variables.get("TARGET")
-            if target and not c2.variables.get("QUEUE"):
+            if target:
                 c2.variables.pop("TARGET")
                 c2.app, c2.app_data = "Dial", f"{target},30,tT"
                 await self.dial(c2, target, 30.0)
                 c2.app, c2.app_data = "", ""
                 continue
+            if c2.context.startswith("inbound") and c2.variables.get("QUEUESTATUS"):
+                break  # Queue() returned: Hangup()
             c2.app, c2.app_data = "Playback", "vm-goodbye"
             reason, _, _ = await self.wait(c2, self.timings.goodbye)
             if reason == "timeout":
@@ -843,6 +1124,16 @@ class Pbx:
                 continue
             break
         self.finish(c2)
+
+    async def _queue(self, chan: Channel, name: str, timeout: float | None) -> str:
+        chan.app, chan.app_data = "Queue", f"{name},tT,,,{int(timeout or 0)}"
+        status = await self.queue_app.run(chan, name, timeout)
+        chan.app, chan.app_data = "", ""
+        if status != "CONNECTED":
+            chan.variables["QUEUESTATUS"] = status
+        else:
+            chan.variables.setdefault("QUEUESTATUS", status)
+        return status
 
     def _agi_request_data(self, call: SimulatedCall) -> str:
         return (
@@ -940,17 +1231,32 @@ class Pbx:
             })
             respond(status, values)
 
-        m = re.fullmatch(r"Local/([^@/]+)@inbound(/n)?", channel)
+        m = re.fullmatch(r"Local/([^@/]+)@(inbound|inbound-noagi)(/n)?", channel)
         if m:
+            lab = context == "caller"  # the lab's [caller] context drives the handset
+
+            def seconds(key: str, default: float) -> float:
+                try:
+                    return float(variables.get(key) or default)
+                except ValueError:
+                    return default
+
             script = CallerScript(
                 number=variables.get("CALLERNUM") or num,
                 name=variables.get("CALLERNAME") or name,
                 dnis=variables.get("DNIS") or (m.group(1) if m.group(1) != "s" else "8005550100"),
-                digits={0: variables["CALLER_DTMF"]} if variables.get("CALLER_DTMF") else {},
+                digits={} if lab or not variables.get("CALLER_DTMF") else {
+                    0: variables["CALLER_DTMF"]},
                 patience=float(variables["CALLER_PATIENCE"]) if variables.get("CALLER_PATIENCE") else None,
+                send_dtmf=variables.get("CALLER_DTMF", "") if lab else "",
+                send_dtmf_after=seconds("CALLER_DTMF_DELAY", 2.0),
+                hold_after_dtmf=seconds("CALLER_HOLDSECS", 30.0) if lab else None,
             )
             self.place_call(script, variables or None,
-                            on_answer=lambda c1: answer("Success", c1, 4))
+                            on_answer=lambda c1: answer("Success", c1, 4), context=m.group(2))
+            return True
+        if re.fullmatch(r"Local/s@userevent(/n)?", channel):
+            self._userevent_call(num, name, application, data, timeout, answer)
             return True
         parsed = parse_dial_target(channel)
         if parsed is not None and parsed[0] in self.phones:
@@ -966,10 +1272,76 @@ class Pbx:
             return True
         return False
 
+    def _userevent_call(self, num: str, name: str, application: str, data: str,
+                        timeout: float, answer: Callable[..., None]) -> None:
+        """Originate Local/s@userevent: ;2 runs [userevent] (Answer, UserEvent(LabEvent),
+        Wait(1), Hangup) while ;1 runs the originated application (recording 15)."""
+        one, two = self.new_pair("s@userevent", "userevent", "s")
+        if num or name:
+            for chan in (one, two):
+                self.set_callerid(chan, num, name)
+                self.set_connected(chan, num, name)
+        self.local_bridge(one, two)
+        self.dial_event("DialBegin", None, one, DialString="s@userevent")
+        self.new_state(two, 6)
+        self.device_state(one.device)
+        answer("Success", one, 4)
+        self.new_state(one, 6)
+        self.dial_event("DialEnd", None, one, DialStatus="ANSWER")
+        self.device_state(one.device)
+        one.runner = two.runner = True
+        one.context, one.exten, one.app, one.app_data = "", "", application, data
+
+        async def handset() -> None:
+            seconds = None
+            if application.lower() == "wait":
+                try:
+                    seconds = float(data or 0)
+                except ValueError:
+                    seconds = 0.0
+            await self.wait(one, seconds)
+            one.runner = False
+            if one.alive:
+                if one.hangup_requested:
+                    self.release(one)
+                else:
+                    self.finish(one)
+
+        async def dialplan() -> None:
+            reason, _, _ = await self.wait(two, self.timings.agi_start)
+            if reason == "timeout":
+                self.emit_user_event("LabEvent", [("Source", "dialplan"),
+                                                  ("Caller", two.cid_num)], two)
+                await self.wait(two, 1.0)
+            self.finish(two)
+
+        for coro in (handset(), dialplan()):
+            defer.Deferred.fromCoroutine(coro).addErrback(
+                lambda f: log.failure("userevent dialplan failed", f))
+
+    def emit_user_event(self, name: str, headers: list[tuple[str, str]],
+                        chan: Channel | None = None, action_id: str | None = None) -> None:
+        """``UserEvent``: from the dialplan (channel snapshot first) or the AMI action."""
+        pairs: list[tuple[str, str]] = [("Event", "UserEvent"), ("Privilege", "user,all")]
+        if chan is not None:
+            pairs += list(chan.snapshot().items())
+        pairs.append(("UserEvent", name))
+        if action_id is not None:
+            pairs.append(("ActionID", action_id))
+        pairs += headers
+        self.emit_raw(tuple(pairs))
+
+    def emit_raw(self, headers: tuple[tuple[str, str], ...]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(headers)
+            except Exception:
+                log.failure("AMI event listener failed on {event}", event=headers[0][1])
+
     async def _run_originate_phone(self, parsed, num, name, variables, context, exten,
                                    application, data, timeout, answer) -> None:
         ext, dialstring = parsed
-        phone = self.phones[ext]
+        phone = self.phone_for(ext) or self.phones[ext]
         in_use = self.phone_in_use(ext)
         one, two = self.new_pair(f"{ext}@{AGENTS_CONTEXT}", AGENTS_CONTEXT, ext)
         for key, value in variables.items():
@@ -1028,7 +1400,14 @@ class Pbx:
         else:
             await self.wait(one, None)
         self.cancel(talk_timer)
-        self.finish(one)
+        # The originated leg ends like an application that returned: cause 0, and a
+        # SoftHangupRequest only when someone asked for the hangup (recording 21).
+        one.runner = False
+        if one.alive:
+            if one.hangup_requested and not one.soft_emitted:
+                self.emit_chan("SoftHangupRequest", one, Cause=str(one.cause))
+                one.soft_emitted = True
+            self.release(one, 0)
 
 
 def parse_callerid(text: str) -> tuple[str, str]:

@@ -18,7 +18,12 @@ WANTED = (
     "DTMFBegin DTMFEnd DeviceStateChange DialBegin DialEnd DialState FullyBooted Hangup "
     "HangupRequest LocalBridge MusicOnHoldStart MusicOnHoldStop NewCallerid "
     "NewConnectedLine Newchannel Newstate OriginateResponse SoftHangupRequest Status "
-    "StatusComplete SuccessfulAuth VarSet"
+    "StatusComplete SuccessfulAuth VarSet AgentCalled AgentComplete AgentConnect "
+    "AgentRingNoAnswer QueueCallerAbandon QueueCallerJoin QueueCallerLeave QueueMemberStatus "
+    "QueueMemberPause QueueMemberAdded QueueMemberRemoved QueueMemberPenalty "
+    "QueueMemberRinginuse QueueParams QueueMember QueueEntry QueueStatusComplete QueueSummary "
+    "QueueSummaryComplete ExtensionStatus ExtensionStateListComplete RequestBadFormat BlindTransfer AttendedTransfer Hold Unhold "
+    "MixMonitorStart MixMonitorStop UserEvent"
 ).split()
 
 

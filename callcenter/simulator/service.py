@@ -8,6 +8,7 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from callcenter.simulator.agi import tcp_connector
@@ -131,6 +132,8 @@ class SimulatorService(Service):
         prompt_seconds: float = 1.0,
         timings: Timings | None = None,
         agi_script: str = "inbound",
+        queues: Any = None,
+        fallback_queue: str | None = None,
     ) -> None:
         self.reactor = reactor
         self.ami_host = ami_host
@@ -147,10 +150,13 @@ class SimulatorService(Service):
             phones=phones or {},
             timings=timings,
             seed=seed,
+            queues=queues,
+            fallback_queue=fallback_queue,
         )
         self.factory = AMIServerFactory(self.pbx, username, secret)
         self.whenListening: defer.Deferred = defer.Deferred()
         self._port: Any = None
+        self._retry: Any = None
         self._traffic: list[Traffic] = []
 
     @property
@@ -173,6 +179,9 @@ class SimulatorService(Service):
             traffic.stop()
         self.pbx.hangup_everything()
         self.kill_ami_connections()
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
         port, self._port = self._port, None
         if port is None:
             return defer.succeed(None)
@@ -180,8 +189,11 @@ class SimulatorService(Service):
 
     # ------------------------------------------------------------- public API
 
-    def place_call(self, script: CallerScript) -> SimulatedCall:
-        return self.pbx.place_call(script)
+    def place_call(self, script: CallerScript, *, context: str = "inbound",
+                   variables: Mapping[str, str] | None = None) -> SimulatedCall:
+        """A caller dials in: ``inbound`` (FastAGI IVR, then ``Queue(${QUEUE})`` if the
+        IVR set QUEUE) or ``inbound-noagi`` (straight into ``Queue(${QUEUE})``)."""
+        return self.pbx.place_call(script, variables, context=context)
 
     def start_traffic(
         self,
@@ -211,3 +223,31 @@ class SimulatorService(Service):
 
     def kill_ami_connections(self) -> None:
         self.factory.kill_connections()
+
+    def stop_ami(self) -> defer.Deferred:
+        """Take the AMI server away (as an Asterisk restart does) while calls go on:
+        every session is dropped and the port closed until ``start_ami``."""
+        self.kill_ami_connections()
+        port, self._port = self._port, None
+        if port is None:
+            return defer.succeed(None)
+        log.info("simulated Asterisk AMI stopped (calls carry on)")
+        return defer.maybeDeferred(port.stopListening)
+
+    def start_ami(self) -> None:
+        """Listen again on the same port; clients resynchronise with CoreShowChannels."""
+        if self._port is not None or not self.running:
+            return
+        try:
+            self._port = self.reactor.listenTCP(self.ami_port, self.factory,
+                                                interface=self.ami_host)
+        except CannotListenError:
+            log.info("AMI port {port} not free yet; retrying", port=self.ami_port)
+            self._retry = self.reactor.callLater(0.1, self._retry_start)
+            return
+        log.info("simulated Asterisk AMI listening again on {host}:{port}",
+                 host=self.ami_host, port=self.ami_port)
+
+    def _retry_start(self) -> None:
+        self._retry = None
+        self.start_ami()

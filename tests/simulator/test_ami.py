@@ -37,7 +37,8 @@ class Session:
     def read(self) -> list[Message]:
         items = self.codec.receive_data(self.transport.value())
         self.transport.clear()
-        msgs = [m for m in items if isinstance(m, Message)]
+        msgs = [m for m in items if isinstance(m, Message)
+                and m.name not in ("SuccessfulAuth", "RequestBadFormat")]
         self.seen += msgs
         return msgs
 

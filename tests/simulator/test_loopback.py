@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest_twisted
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, connectProtocol
 from twisted.protocols.basic import LineReceiver
 
@@ -157,6 +157,40 @@ def test_traffic_places_max_calls_and_fires_when_all_ended():
         assert placed == 5
         assert service.counters["placed"] == service.counters["ended"] == 5
         assert service.counters["agi_failures"] == 5
+    finally:
+        yield service.stopService()
+        yield agi_port.stopListening()
+
+
+@pytest_twisted.inlineCallbacks
+def test_stop_and_start_ami_keeps_calls_going_and_lists_them_again():
+    phones = {"1001": PhoneBehaviour("1001", answer_after=0.1, talk_seconds=None)}
+    service, agi_port, factory = yield start(phones)
+    try:
+        client, _ = yield ami_login(service)
+        call = service.place_call(CallerScript("5551234567", digits={"menu": "2"},
+                                               digit_delay=0.05))
+        for _ in range(200):  # the IVR dials 1001, which answers: wait for the bridge
+            if any(c.bridge is not None for c in service.pbx.channels.values()):
+                break
+            yield task.deferLater(reactor, 0.02, lambda: None)
+        port = service.ami_port
+        yield service.stop_ami()
+        yield client.closed
+        assert not call.ended.called and len(service.pbx.channels) == 4
+        service.start_ami()
+        assert service.ami_port == port
+        again, reply = yield ami_login(service)
+        assert reply.get("Message") == "Authentication accepted"
+        again.transport.write(b"Action: CoreShowChannels\r\nActionID: c-1\r\n\r\n")
+        done = yield again.wait_for(lambda m: m.name == "CoreShowChannelsComplete")
+        assert done.get("ListItems") == "4"
+        items = [m for m in again.messages if m.name == "CoreShowChannel"]
+        assert {m.get("Channel") for m in items} == set(service.pbx.channels)
+        service.pbx.caller_hangs_up(call)
+        yield call.ended
+        yield factory.done
+        assert call.outcome == "answered"
     finally:
         yield service.stopService()
         yield agi_port.stopListening()

@@ -106,7 +106,11 @@ def test_inbound_ivr_events_follow_recording_05_order_per_channel(clock, transcr
         "200 result=0 endpos=8000", "200 result=42", "200 result=1", "200 result=1",
         "200 result=1",
     ]
-    assert log.get(log.named("VarSet")[-1], "Value") == "SUCCESS"  # AGISTATUS at the end
+    statuses = [log.get(e, "Value") for e in log.named("VarSet")
+                if log.get(e, "Variable") == "AGISTATUS"]
+    assert statuses == ["SUCCESS"]
+    assert "QueueCallerJoin" in log.names()  # then into Queue(sales)
+    pbx.hangup_everything()
     assert clock.getDelayedCalls() == []
 
 
@@ -345,3 +349,85 @@ def test_fastagi_client_protocol_reads_commands_in_every_chunk_size(clock, size)
     assert transport.value() == b"200 result=0\n200 result=1 (5551234567)\n200 result=1\n"
     assert call.trunk.variables["QUEUE"] == "sales"
     pbx.hangup_everything()
+
+
+def test_agi_closing_with_queue_set_hands_the_caller_to_queue(clock):
+    server = FakeAgiServer(["ANSWER", "SET VARIABLE QUEUE support"])
+    pbx, log = make_pbx(clock, server, phones={
+        "1003": PhoneBehaviour("1003", answer_after=1.0, talk_seconds=2.0),
+        "1004": PhoneBehaviour("1004", answer_after=1.0, talk_seconds=2.0)})
+    call = pbx.place_call(CallerScript("5551234567"))
+    run(clock, 6)
+    names = log.names()
+    for name in ("QueueCallerJoin", "AgentCalled", "AgentConnect", "QueueCallerLeave",
+                 "AgentComplete"):
+        assert name in names
+    complete = log.named("AgentComplete")[0]
+    assert (log.get(complete, "Queue"), log.get(complete, "Reason")) == ("support", "agent")
+    assert call.ended.called and call.outcome == "answered" and call.agent == "1003"
+    assert clock.getDelayedCalls() == []
+
+
+def test_unreachable_cti_with_fallback_queue_still_queues_the_caller(clock):
+    pbx = Pbx(clock, agi_connect=refusing, fallback_queue="sales", timings=Timings(),
+              phones={"1001": PhoneBehaviour("1001", answer_after=0.5, talk_seconds=1.0)})
+    log = EventLog()
+    pbx.listeners.append(log)
+    call = pbx.place_call(CallerScript("5551234567"))
+    run(clock, 4)
+    assert "QueueCallerJoin" in log.names() and call.outcome == "answered"
+    statuses = [log.get(e, "Value") for e in log.named("VarSet") if log.get(e, "Variable") == "AGISTATUS"]
+    assert statuses == ["FAILURE"]
+
+
+def test_leastrecent_ring_timeout_autopauses_and_rings_the_next_member(clock):
+    pbx = Pbx(clock, agi_connect=refusing, timings=Timings(), phones={
+        "1003": PhoneBehaviour("1003", mode="noanswer"),
+        "1004": PhoneBehaviour("1004", answer_after=1.0, talk_seconds=1.0)})
+    log = EventLog()
+    pbx.listeners.append(log)
+    call = pbx.place_call(CallerScript("5551234567"), {"QUEUE": "support"},
+                          context="inbound-noagi")
+    run(clock, 10)
+    noanswer = log.named("AgentRingNoAnswer")
+    assert [log.get(e, "MemberName") for e in noanswer] == ["Agent 1003"]
+    pause = log.named("QueueMemberPause")[0]
+    assert (log.get(pause, "Paused"), log.get(pause, "PausedReason")) == ("1", "Auto-Pause")
+    assert call.agent == "1004" and call.ended.called
+    assert pbx.queues["support"].member("Local/1003@agents/n").paused
+
+
+def test_queue_add_pause_and_remove_over_ami_change_the_member_list(clock):
+    from twisted.internet.testing import StringTransport
+
+    from callcenter.ami.codec import AMIConnection, Message
+    from callcenter.simulator.ami import AMIServerFactory
+
+    pbx, _ = make_pbx(clock, connect=refusing)
+    proto = AMIServerFactory(pbx, "cti", "cti-secret").buildProtocol(None)
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    data = (b"Action: Login\r\nActionID: 1\r\nUsername: cti\r\nSecret: cti-secret\r\n\r\n"
+            b"Action: QueueAdd\r\nActionID: 2\r\nQueue: backoffice\r\n"
+            b"Interface: Local/1005@agents/n\r\nMemberName: Agent 1005\r\n\r\n"
+            b"Action: QueuePause\r\nActionID: 3\r\nInterface: Local/1005@agents/n\r\n"
+            b"Paused: true\r\nReason: lunch\r\n\r\n"
+            b"Action: QueueRemove\r\nActionID: 4\r\nQueue: backoffice\r\n"
+            b"Interface: Local/1005@agents/n\r\n\r\n"
+            b"Action: QueueRemove\r\nActionID: 5\r\nQueue: backoffice\r\n"
+            b"Interface: Local/1005@agents/n\r\n\r\n")
+    for size in range(1, 40):
+        transport.clear()
+        for i in range(0, len(data), size):
+            proto.dataReceived(data[i : i + size])
+        msgs = [m for m in AMIConnection(expect_banner=False).receive_data(transport.value())
+                if isinstance(m, Message)]
+        replies = {m.action_id: m.get("Message") for m in msgs if m.kind == "response"}
+        assert replies["2"] == "Added interface to queue"
+        assert replies["3"] == "Interface paused successfully"
+        assert replies["4"] == "Removed interface from queue"
+        assert replies["5"] == "Unable to remove interface: Not there"
+        assert [m.name for m in msgs if m.name.startswith("QueueMember")] == [
+            "QueueMemberAdded", "QueueMemberPause", "QueueMemberRemoved"]
+        assert pbx.queues["backoffice"].members == []
+        proto.authenticated = False
