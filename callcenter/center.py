@@ -12,22 +12,29 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from callcenter import events as ev
 from callcenter.agi.protocol import AGICommandError, AGIHangup
 from callcenter.calls import CallTracker, device_of
+from callcenter.supervision import Wallboard
 from ivr.check import load_book
 from ivr.drive import crm_lookup, run_flow
 from ivr.flow import MenuFlow
 from ivr.runner import Command, FlowContext, FlowRunner, MenuRunner
 from routing.agents import IllegalTransition, State
+from routing.queues import QueueConfig
 from routing.router import Router
+from routing.stats import Stats, queue_updates
 
 log = Logger()
+
+# Assumed handle time for wait estimates until calls have been handled (seconds).
+DEFAULT_AHT_S = 180.0
 
 LOST_DURING_DISCONNECT = "lost_during_disconnect"
 
@@ -53,6 +60,7 @@ class LiveCall:
     lookup_waiters: list = field(default_factory=list)
     ivr_path: list = field(default_factory=list)
     ivr_choice: str = ""
+    overflow: str = ""  # "voicemail:<box>" or "rejected" once the router says so
     queue: str | None = None
     queued_at: float | None = None
     offer: ev.OfferCall | None = None
@@ -76,7 +84,14 @@ class CallCenter:
         self.hub = hub
         self.ami = ami
         self.tracker = CallTracker(inbound_contexts=tuple(settings.calls.inbound_contexts))
-        self.router = Router({q.name: q.wrapup_seconds for q in settings.queues})
+        queues = [QueueConfig.from_settings(q) for q in settings.queues]
+        # Every agent transition, newest last, for reporting.
+        self.agent_log: deque = deque(maxlen=100_000)
+        self.router = Router(queues, log=self.agent_log)
+        self.stats = Stats(queues, utc_offset_s=settings.routing.utc_offset_hours * 3600)
+        self._stats_loop = None
+        self._stopped = False
+        self._handling: dict[str, tuple] = {}  # agent -> (queue, talk seconds)
         self.flow = MenuFlow.from_settings(settings.ivr)
         # Declarative flows: checked now, so a broken flow stops the server at start-up
         # with every problem listed (ivr.check.FlowError).
@@ -92,6 +107,9 @@ class CallCenter:
         self._uniqueid_waiters: dict[str, list] = {}
         self.answered_calls: set[str] = set()
         self._agi_aliases: set[str] = set()
+        self.wallboard = Wallboard()
+        self._agent_channels: dict[str, str] = {}  # agent id -> channel of their phone
+        self._queue_figures: dict[str, ev.QueueStatsUpdated] = {}
         self._linked_aliases: dict[str, str] = {}
         self.counters = {"calls_arrived": 0, "calls_ended": 0, "calls_answered": 0,
                          "calls_abandoned": 0, "screen_pops_sent": 0}
@@ -108,6 +126,8 @@ class CallCenter:
         s(ev.CallAnswered, self.on_CallAnswered)
         s(ev.CallEnded, self.on_CallEnded)
         s(ev.AgentStateChanged, self.on_AgentStateChanged)
+        s(ev.QueueStatsUpdated, self.on_QueueStatsUpdated)
+        s(ev.AgentStatsUpdated, self.on_AgentStatsUpdated)
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -122,12 +142,44 @@ class CallCenter:
             self.register_agent(record)
         return records
 
+    def start_stats(self) -> None:
+        """Every ``routing.stats_interval``: apply the router's time-driven changes
+        (skill expansion, maximum wait) and publish live statistics. Started by the
+        first agent state change (so start-up itself schedules nothing)."""
+        if self._stats_loop is None:
+            self._stats_loop = task.LoopingCall(self._every_interval)
+            self._stats_loop.clock = self.clock
+            self._stats_loop.start(self.settings.routing.stats_interval, now=False)
+
+    def _every_interval(self) -> None:
+        now = self.now()
+        try:
+            self._apply(self.router.tick(now))
+            for update in queue_updates(self.router, self.stats, now):
+                self.bus.publish(update)
+            self.bus.publish(ev.AgentStatsUpdated(now, {
+                agent_id: {"state": m.state.value, "reason": m.reason, "since": m.since,
+                           "calls_handled": m.calls_handled,
+                           "occupancy": round(m.occupancy(now), 4)}
+                for agent_id, m in self.router.agents.items()
+                if m.state is not State.LOGGED_OUT}))
+        except Exception:
+            log.failure("routing tick or statistics failed")
+
     def register_agent(self, record) -> str:
         agent_id = str(record.id)
         self.agents[agent_id] = record
+        if getattr(record, "role", "agent") != "agent":
+            return agent_id  # supervisors and admins watch; they take no calls
         if record.interface:
             self.devices[device_of(record.interface)] = agent_id
-        self.router.add_agent(agent_id, [q.name for q in self.settings.queues])
+        skills = getattr(record, "skills", "") or ""
+        try:
+            self.router.add_agent(agent_id, [q.name for q in self.settings.queues], skills)
+        except ValueError as e:
+            log.error("agent {username}: skills {skills!r} ignored: {e}",
+                      username=record.username, skills=skills, e=e)
+            self.router.add_agent(agent_id, [q.name for q in self.settings.queues])
         return agent_id
 
     # --------------------------------------------------------------- AMI side
@@ -140,17 +192,23 @@ class CallCenter:
         except Exception:
             log.failure("call tracker failed on AMI event {name}", name=message.name)
             return
+        self._publish_tracked(produced)
         uniqueid = message.get("Uniqueid")
         if uniqueid and uniqueid in self._uniqueid_waiters:
+            self._resolve_waiters([uniqueid])
+
+    def _resolve_waiters(self, uniqueids) -> None:
+        """FastAGI sessions waiting to learn their call's linkedid get it now."""
+        for uniqueid in list(uniqueids):
             linkedid = self.tracker.linkedid_for(uniqueid)
-            if linkedid:
+            if linkedid and uniqueid in self._uniqueid_waiters:
                 for d in self._uniqueid_waiters.pop(uniqueid):
                     d.callback(linkedid)
-        self._publish_tracked(produced)
 
     def _publish_tracked(self, produced) -> None:
         for event in produced:
-            alias = self._alias_for(event.call_id) if self._agi_aliases else None
+            alias = (self._alias_for(event.call_id)
+                     if self._agi_aliases or self._linked_aliases else None)
             if alias is not None:
                 event = dataclasses.replace(event, call_id=alias)
             self.bus.publish(event)
@@ -181,6 +239,7 @@ class CallCenter:
         log.info("AMI resync: {n} live channels, {m} call events",
                  n=len(result.events), m=len(produced))
         self._publish_tracked(produced)
+        self._resolve_waiters(list(self._uniqueid_waiters))
 
     def _call(self, call_id: str, at: float | None = None) -> LiveCall:
         call = self.calls.get(call_id)
@@ -189,6 +248,8 @@ class CallCenter:
         return call
 
     def on_CallArrived(self, e: ev.CallArrived) -> None:
+        if e.call_id in self.calls:
+            return  # already logged (first seen from FastAGI)
         self.counters["calls_arrived"] += 1
         call = self._call(e.call_id, e.at)
         call.channel = call.channel or e.channel
@@ -242,6 +303,7 @@ class CallCenter:
         if agent_id is None or call is None:
             return
         call.offered_agent = agent_id
+        self._agent_channels[agent_id] = e.agent_channel
         self._contact(call.call_id, "update_contact", call.call_id, offered_at=e.at,
                       agent_id=self.agents[agent_id].id)
         self._set_agent_call(agent_id, call.call_id, "ringing", e.at)
@@ -302,6 +364,8 @@ class CallCenter:
         if agent_id is None:
             return
         self._set_agent_call(agent_id, call.call_id, "talking", e.at)
+        if call.queue is not None and call.queued_at is not None:
+            self.stats.call_answered(call.queue, e.at - call.queued_at, e.at)
         self._apply(self.router.offer_answered(call.call_id, agent_id, e.at))
 
     def on_CallEnded(self, e: ev.CallEnded) -> None:
@@ -317,12 +381,16 @@ class CallCenter:
         self.counters["calls_ended"] += 1
         if call.answered_at is None:
             self.counters["calls_abandoned"] += 1
+            if call.queue is not None and call.queued_at is not None and not call.overflow:
+                self.stats.call_abandoned(call.queue, e.at - call.queued_at, e.at)
         lost = e.cause_txt == LOST_DURING_DISCONNECT
         self._contact(call.call_id, "close_contact", call.call_id, ended_at=e.at,
                       outcome=LOST_DURING_DISCONNECT if lost else None)
         decisions = self.router.call_left(call.call_id, e.at)
         if call.agent_id is not None:
             self._set_agent_call(call.agent_id, call.call_id, "ended", e.at)
+            if call.answered_at is not None:
+                self._handling[call.agent_id] = (call.queue or "", e.at - call.answered_at, e.at)
             decisions += self.router.call_finished(call.agent_id, e.at)
         elif call.offered_agent is not None:
             self._set_agent_call(call.offered_agent, call.call_id, "ended", e.at)
@@ -335,26 +403,39 @@ class CallCenter:
     def agi_routes(self) -> dict:
         return {self.settings.agi.script: self.inbound}
 
-    def _call_id_for(self, uniqueid: str, timeout: float = 2.0) -> defer.Deferred:
-        """The linkedid of an AGI channel; AMI may tell us a moment after the AGI
-        connection arrives, so wait a little, then fall back to the uniqueid."""
+    def _call_id_for(self, uniqueid: str, step: float = 2.0,
+                     limit: float = 30.0) -> defer.Deferred:
+        """The linkedid of an AGI channel. AMI reports the channel before Asterisk
+        starts the AGI, but on another socket, so it may reach us a moment later: wait
+        for it while the AMI link is up (up to ``limit``); with the link down, fall back
+        to the AGI channel's uniqueid after ``step`` so the caller is served anyway."""
         linkedid = self.tracker.linkedid_for(uniqueid)
         if linkedid:
             return defer.succeed(linkedid)
         d = defer.Deferred()
         self._uniqueid_waiters.setdefault(uniqueid, []).append(d)
+        waited = [0.0]
+        timer = [None]
 
-        def give_up():
+        def check():
+            waited[0] += step
+            ami_up = self.ami is not None and self.ami.current() is not None
+            if ami_up and waited[0] < limit:
+                timer[0] = self.clock.callLater(step, check)
+                return
+            self._resolve_waiters([uniqueid])
             waiters = self._uniqueid_waiters.get(uniqueid, [])
             if d in waiters:
                 waiters.remove(d)
                 if not waiters:
                     self._uniqueid_waiters.pop(uniqueid, None)
+                log.warn("no AMI news of FastAGI channel {uniqueid} after {s} s; logging the "
+                         "call under that id", uniqueid=uniqueid, s=waited[0])
                 self._agi_aliases.add(uniqueid)
                 d.callback(uniqueid)
 
-        call = self.clock.callLater(timeout, give_up)
-        d.addBoth(lambda r: (call.cancel() if call.active() else None) or r)
+        timer[0] = self.clock.callLater(step, check)
+        d.addBoth(lambda r: (timer[0].cancel() if timer[0].active() else None) or r)
         return d
 
     async def inbound(self, session) -> None:
@@ -437,12 +518,22 @@ class CallCenter:
         now = self.now()
         call.queue, call.queued_at = queue, now
         self._contact(call.call_id, "update_contact", call.call_id, queue=queue, queued_at=now)
-        self.bus.publish(ev.CallQueued(call.call_id, queue, now))
-        self._apply(self.router.enqueue(call.call_id, queue, now, priority=call.priority))
         routing = self.settings.routing
+        try:
+            decisions = self.router.enqueue(call.call_id, queue, now, self._priority(call),
+                                            ",".join(call.skills))
+        except ValueError as e:
+            log.error("call {call_id}: cannot queue: {e}", call_id=call.call_id, e=e)
+            return
+        self.bus.publish(ev.CallQueued(call.call_id, queue, now,
+                                       self.router.position(call.call_id)))
+        self._apply(decisions)
         try:
             await session.command("SET MUSIC", "on", routing.moh_class)
             while not call.ended:
+                if call.overflow:
+                    await self._overflowed(session, call)
+                    return
                 offer = call.offer
                 if offer is None:
                     await session.command("WAIT FOR DIGIT", str(routing.queue_poll_ms))
@@ -469,12 +560,54 @@ class CallCenter:
             log.error("call {call_id}: AGI command refused while waiting: {e}",
                       call_id=call.call_id, e=e)
 
+    def _priority(self, call: LiveCall) -> int:
+        """The call's priority (from the IVR), raised for a customer of a VIP tier when
+        the CRM lookup is known by the time the call queues."""
+        routing = self.settings.routing
+        customers = getattr(call.lookup, "customers", ()) or ()
+        if any(c.tier in routing.vip_tiers for c in customers):
+            return call.priority + routing.vip_priority
+        return call.priority
+
+    def estimated_wait(self, queue: str) -> float | None:
+        """Seconds a call joining ``queue`` now would wait, for IVR announcements
+        (``None``: nobody staffs the queue)."""
+        if queue not in self.router.queues:
+            return None
+        _, rolling = self.stats.figures(queue, self.now())
+        return self.router.estimate_new(queue, rolling["aht_s"] or DEFAULT_AHT_S)
+
+    async def _overflowed(self, session, call: LiveCall) -> None:
+        """The router took the call out of the queue: voicemail, or hand it back to
+        the dialplan (which continues after the AGI)."""
+        await session.command("SET MUSIC", "off")
+        if call.overflow.startswith("voicemail:"):
+            box = call.overflow.split(":", 1)[1]
+            await session.command("EXEC", "VoiceMail", f"{box},u")
+
     # ----------------------------------------------------------- agents/router
 
     def _apply(self, decisions) -> None:
         for item in decisions:
             if isinstance(item, ev.AgentStateChanged):
                 self.bus.publish(item)
+            elif isinstance(item, ev.StartWrapUp):
+                self._cancel_wrapup(item.agent_id)
+                self._wrapups[item.agent_id] = self.clock.callLater(
+                    item.seconds, self._end_wrapup, item.agent_id)
+            elif isinstance(item, (ev.CallOverflowed, ev.CallRejected)):
+                self.bus.publish(item)
+                call = self.calls.get(item.call_id)
+                if call is None:
+                    continue
+                if isinstance(item, ev.CallRejected):
+                    call.overflow = "rejected"
+                elif item.target in self.router.queues:
+                    call.queue = item.target
+                    self._contact(call.call_id, "update_contact", call.call_id,
+                                  queue=item.target)
+                else:
+                    call.overflow = item.target
             elif isinstance(item, ev.OfferCall):
                 call = self.calls.get(item.call_id)
                 if call is None or not call.has_agi:
@@ -484,20 +617,24 @@ class CallCenter:
                     call.offer = item
 
     def on_AgentStateChanged(self, e: ev.AgentStateChanged) -> None:
-        if e.state == State.WRAP_UP.value:
-            call_queue = None
-            info = self.agent_call.get(e.agent_id)
-            if info is not None:
-                call_queue = info.get("queue")
-            seconds = self.router.wrapup_seconds(call_queue)
-            old = self._wrapups.pop(e.agent_id, None)
-            if old is not None and old.active():
-                old.cancel()
-            self._wrapups[e.agent_id] = self.clock.callLater(seconds, self._end_wrapup, e.agent_id)
+        """Wrap-up timers come from the router's ``StartWrapUp``; here: statistics and
+        the agent's console."""
+        self.stats.agent_changed(e)
+        if self._stats_loop is None and not self._stopped:
+            self.start_stats()
+        if e.previous == State.WRAP_UP.value and e.state != State.WRAP_UP.value:
+            self._cancel_wrapup(e.agent_id)
+            handled = self._handling.pop(e.agent_id, None)
+            if handled is not None:
+                queue, talk_s, ended_at = handled
+                self.stats.call_handled(queue, talk_s + max(0.0, e.at - ended_at), e.at)
         machine = self.router.agents.get(e.agent_id)
-        self._push(e.agent_id, {"type": "agent_state", "state": e.state, "reason": e.reason,
-                                "since": e.at,
-                                "calls_today": machine.calls_handled if machine else 0})
+        message = {"type": "agent_state", "state": e.state, "reason": e.reason, "since": e.at,
+                   "calls_today": machine.calls_handled if machine else 0}
+        if e.state == State.WRAP_UP.value and machine is not None:
+            message["wrapup_until"] = machine.wrapup_until
+            message["wrapup_extended"] = machine.wrapup_extended
+        self._push(e.agent_id, message)
 
     def _end_wrapup(self, agent_id: str) -> None:
         self._wrapups.pop(agent_id, None)
@@ -544,7 +681,98 @@ class CallCenter:
             "call": self.agent_call.get(key),
             "pop": self.pops.get(key),
             "calls_today": machine.calls_handled if machine else 0,
+            "wrapup_until": (machine.wrapup_until
+                             if machine and machine.state is State.WRAP_UP else None),
         }
+
+    # ------------------------------------------------------- supervisor side
+
+    def on_QueueStatsUpdated(self, e: ev.QueueStatsUpdated) -> None:
+        self._queue_figures[e.queue] = e
+
+    def on_AgentStatsUpdated(self, e: ev.AgentStatsUpdated) -> None:
+        """Published last in each statistics interval: push what changed."""
+        if self.hub is None or not hasattr(self.hub, "push_role"):
+            return
+        for message in self.wallboard.update(self._wallboard_queues(), self._wallboard_agents(),
+                                             now=e.at):
+            self.hub.push_role("supervisor", message)
+
+    def _wallboard_queues(self) -> list[dict]:
+        rows = []
+        for q in self.settings.queues:
+            figures = self._queue_figures.get(q.name)
+            if figures is None:
+                rows.append({"name": q.name, "waiting": 0, "longest_wait_s": 0.0})
+                continue
+            day = figures.day or {}
+            rows.append({"name": q.name, "waiting": figures.waiting,
+                         "longest_wait_s": figures.longest_wait_s,
+                         "service_level": day.get("service_level"),
+                         "asa_s": day.get("asa_s"), "abandon_rate": day.get("abandon_rate"),
+                         "answered": day.get("answered"), "abandoned": day.get("abandoned")})
+        return rows
+
+    def _wallboard_agents(self) -> list[dict]:
+        rows = []
+        for agent_id, machine in self.router.agents.items():
+            record = self.agents.get(agent_id)
+            pop = self.pops.get(agent_id) or {}
+            call_id = machine.call_id
+            customer = None
+            if call_id and pop.get("call_id") == call_id and pop.get("customer"):
+                customer = pop["customer"].get("name")
+            rows.append({
+                "id": int(agent_id), "name": getattr(record, "display_name", "") or
+                getattr(record, "username", agent_id),
+                "state": machine.state.value, "reason": machine.reason, "since": machine.since,
+                "call_id": call_id, "customer": customer,
+                "calls_handled": machine.calls_handled,
+                "queues": sorted(self.router.agent_queues.get(agent_id, ())),
+            })
+        return rows
+
+    def supervisor_snapshot(self) -> dict:
+        return self.wallboard.snapshot(self._wallboard_queues(), self._wallboard_agents(),
+                                       now=self.now())
+
+    def _supervise(self, sender: str, name: str, args: dict, now: float) -> None:
+        from agent_ui.backend import CommandRejected
+
+        record = self.agents.get(sender)
+        if getattr(record, "role", "agent") not in ("supervisor", "admin"):
+            raise CommandRejected("forbidden: supervisors only")
+        target = str(args.get("agent_id", ""))
+        if target not in self.router.agents:
+            raise CommandRejected(f"unknown agent {target!r}")
+        log.info("supervisor {sup} {action} agent {agent}", sup=record.username,
+                 action=name, agent=target)
+        if name == "force_ready":
+            self._cancel_wrapup(target)
+            self._apply(self.router.ready(target, now))
+        elif name == "force_not_ready":
+            reason = str(args.get("reason") or "supervisor")
+            self._apply(self.router.not_ready(target, reason, now))
+        elif name == "force_logout":
+            self._apply(self.router.logout(target, now))
+        else:  # listen, whisper, barge
+            self._spy(record, target, name)
+
+    def _spy(self, supervisor, target: str, mode: str) -> None:
+        """ChanSpy on the agent's phone, originated to the supervisor's phone: ``q``
+        quiet, ``w`` whisper (the agent hears), ``B`` barge (both hear)."""
+        from agent_ui.backend import CommandRejected
+        from callcenter.ami.actions import originate
+
+        if not supervisor.interface:
+            raise CommandRejected("your account has no phone to listen on")
+        agent = self.agents[target]
+        options = {"listen": "q", "whisper": "qw", "barge": "qB"}[mode]
+        spied = device_of(agent.interface)
+        d = originate(self.ami, supervisor.interface, application="ChanSpy",
+                      data=f"{spied},{options}", caller_id=f'"{mode} {agent.username}" <spy>')
+        d.addErrback(lambda f: log.warn("ChanSpy {mode} on {agent} failed: {e}", mode=mode,
+                                        agent=agent.username, e=f.getErrorMessage()))
 
     def command(self, agent_id, name: str, args: dict) -> defer.Deferred:
         from agent_ui.backend import CommandRejected
@@ -552,6 +780,10 @@ class CallCenter:
         key = str(agent_id)
         now = self.now()
         try:
+            if name in ("force_ready", "force_not_ready", "force_logout", "listen",
+                        "whisper", "barge"):
+                self._supervise(key, name, args, now)
+                return defer.succeed({"ok": True})
             if name == "ready":
                 self._cancel_wrapup(key)
                 self._apply(self.router.ready(key, now))
@@ -564,6 +796,10 @@ class CallCenter:
                 self._apply(self.router.not_ready(key, reason, now))
             elif name == "logout":
                 self._apply(self.router.logout(key, now))
+            elif name == "hangup":
+                self._hang_up(key)
+            elif name == "extend_wrapup":
+                self._apply(self.router.extend_wrapup(key, now))
             else:
                 raise CommandRejected(f"unknown command {name!r}")
         except IllegalTransition as e:
@@ -571,6 +807,20 @@ class CallCenter:
         except CommandRejected as e:
             return defer.fail(e)
         return defer.succeed(self.snapshot(key))
+
+    def _hang_up(self, key: str) -> None:
+        """The agent hangs up from the console: AMI Hangup of their phone's channel;
+        the end of the call is then seen from AMI like any other."""
+        from agent_ui.backend import CommandRejected
+        from callcenter.ami.actions import hangup
+
+        machine = self.router.agent(key)
+        channel = self._agent_channels.get(key)
+        if machine.state is not State.ON_CALL or not channel or self.ami is None:
+            raise CommandRejected("no call to hang up")
+        d = hangup(self.ami, channel)
+        d.addErrback(lambda f: log.warn("hangup of {channel} failed: {e}", channel=channel,
+                                        e=f.getErrorMessage()))
 
     def _cancel_wrapup(self, key: str) -> None:
         pending = self._wrapups.pop(key, None)
@@ -612,6 +862,10 @@ class CallCenter:
         return d
 
     def stop(self) -> None:
+        self._stopped = True
+        if self._stats_loop is not None and self._stats_loop.running:
+            self._stats_loop.stop()
+        self._stats_loop = None
         for pending in list(self._wrapups.values()) + list(self._grace.values()):
             if pending.active():
                 pending.cancel()

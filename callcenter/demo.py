@@ -162,8 +162,19 @@ def run_demo(args, reactor) -> int:
     rate = args.rate or (0.85 * capacity if args.headless else max(0.2, 1.2 * capacity))
 
     @defer.inlineCallbacks
+    def ami_ready():
+        """Traffic starts once the core is logged in to the (simulated) PBX: calls
+        placed while AMI is still connecting would be seen from FastAGI only."""
+        ami = service.center.ami
+        for _ in range(100):
+            if ami is None or ami.current() is not None:
+                return
+            yield task.deferLater(reactor, 0.1, lambda: None)
+
+    @defer.inlineCallbacks
     def headless():
         yield service.start()
+        yield ami_ready()
         run_started = reactor.seconds()
         bots = yield as_deferred(asyncio.gather(
             *(start_bot(base_url, f"agent{i}") for i in range(1, agents + 1))))
@@ -208,6 +219,7 @@ def run_demo(args, reactor) -> int:
     @defer.inlineCallbacks
     def interactive():
         yield service.start()
+        yield ami_ready()
         yield as_deferred(asyncio.gather(
             *(start_bot(base_url, f"agent{i}") for i in range(2, agents + 1))))
         print(f"console: {base_url}", flush=True)

@@ -116,6 +116,7 @@ class AgentStateChanged:
     reason: str
     at: float
     call_id: str | None = None
+    previous: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,57 @@ class ScreenPopSent:
     at: float
     ring_at: float
     sockets: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallOverflowed:
+    """A call waited longer than its queue allows and left it: ``target`` is another
+    queue, or ``voicemail:<mailbox>``."""
+
+    call_id: str
+    queue: str
+    target: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallRejected:
+    """A call could not join ``queue`` (no agent logged in, and the queue does not
+    take calls then)."""
+
+    call_id: str
+    queue: str
+    reason: str
+    at: float
+
+
+# ---------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatsUpdated:
+    """Live figures of one queue (see ``routing.stats``), published every second.
+
+    ``day`` covers the day so far, ``rolling`` the last 15 minutes; both map names
+    (``offered``, ``answered``, ``abandoned``, ``service_level``, ``asa_s``, ``aht_s``,
+    ``abandon_rate``, ``occupancy``) to numbers (``None`` when nothing to measure)."""
+
+    queue: str
+    at: float
+    waiting: int
+    longest_wait_s: float
+    agents: dict
+    day: dict
+    rolling: dict
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatsUpdated:
+    """Live figures of every logged-in agent: ``agents`` maps agent id to a dict
+    (``state``, ``reason``, ``since``, ``calls_handled``, ``occupancy``)."""
+
+    at: float
+    agents: dict
 
 
 # ------------------------------------------------------------------------ commands

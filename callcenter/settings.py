@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class _Section(BaseModel):
@@ -60,9 +68,50 @@ class StoreSettings(_Section):
     threads: int = Field(4, ge=1, le=64)
 
 
+class ExpansionStep(_Section):
+    """After ``after_seconds`` in the queue, accept agents down to ``min_proficiency``
+    and stop requiring the skills in ``drop``."""
+
+    after_seconds: float = Field(gt=0)
+    min_proficiency: int | None = Field(None, ge=1, le=5)
+    drop: tuple[str, ...] = ()
+
+
 class QueueSettings(_Section):
     name: str = Field(min_length=1)
     wrapup_seconds: float = Field(5.0, ge=0)
+    wrapup_extend_seconds: float = Field(30.0, ge=0)
+    # Skills every agent taking these calls needs, "support:3,lang_en" (level 1-5).
+    skills: str = ""
+    priority: int = 0
+    strategy: Literal["longest_idle", "most_skilled", "least_occupied", "round_robin"] = (
+        "longest_idle")
+    service_level_seconds: float = Field(20.0, gt=0)
+    service_level_target: float = Field(0.8, gt=0, le=1)
+    # Callers who hang up sooner do not count against the service level.
+    short_abandon_seconds: float = Field(5.0, ge=0)
+    # 0: no limit; else the call goes to ``overflow`` (a queue or "voicemail:<box>").
+    max_wait_seconds: float = Field(0.0, ge=0)
+    overflow: str = ""
+    # Whether calls may join while no agent of the queue is logged in.
+    join_empty: bool = True
+    expansion: tuple[ExpansionStep, ...] = ()
+
+    @field_validator("skills")
+    @classmethod
+    def _skills(cls, value: str) -> str:
+        from routing.queues import parse_skills
+
+        parse_skills(value)
+        return value
+
+    @field_validator("expansion")
+    @classmethod
+    def _in_order(cls, value: tuple) -> tuple:
+        times = [step.after_seconds for step in value]
+        if times != sorted(times):
+            raise ValueError("expansion steps must be in time order")
+        return value
 
 
 class MenuOption(_Section):
@@ -95,6 +144,13 @@ class RoutingSettings(_Section):
     not_ready_reasons: tuple[str, ...] = ("break", "lunch", "training", "meeting", "admin")
     # An agent whose console closed while Ready is logged out after this many seconds.
     console_grace_seconds: float = Field(30.0, ge=0)
+    # Callers whose CRM customer has one of these tiers get ``vip_priority`` more.
+    vip_tiers: tuple[str, ...] = ("vip",)
+    vip_priority: int = 10
+    # Live queue and agent statistics are published this often (seconds).
+    stats_interval: float = Field(1.0, gt=0)
+    # Where the statistics' day starts, as hours east of UTC (e.g. -5 for New York).
+    utc_offset_hours: float = Field(0.0, ge=-14, le=14)
 
 
 class CallSettings(_Section):
@@ -120,6 +176,8 @@ class Settings(_Section):
         names = {q.name for q in self.queues}
         wanted = [("ivr.default_queue", self.ivr.default_queue)]
         wanted += [(f"ivr.options.{o.digit}", o.queue) for o in self.ivr.options]
+        wanted += [(f"queues.{q.name}.overflow", q.overflow) for q in self.queues
+                   if q.overflow and not q.overflow.startswith("voicemail:")]
         for key, queue in wanted:
             if queue not in names:
                 raise ValueError(f"{key}: unknown queue {queue!r} (queues: {sorted(names)})")

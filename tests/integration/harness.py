@@ -57,7 +57,7 @@ class Console:
 
 class CallCenterHarness:
     def __init__(self, reactor, tmp_path, *, agents=1, customers=50, phones=None, ivr=None,
-                 **routing):
+                 skills="", **routing):
         from callcenter.simulator import PhoneBehaviour, SimulatorService
 
         self.reactor = reactor
@@ -67,7 +67,7 @@ class CallCenterHarness:
         self.agents = [
             self.store.add_agent(username=f"agent{i}", password=f"pw-agent{i}",
                                  display_name=f"Agent {i}", extension=str(1000 + i),
-                                 interface=f"Local/{1000 + i}@agents/n")
+                                 interface=f"Local/{1000 + i}@agents/n", skills=skills)
             for i in range(1, agents + 1)
         ]
         self.seeded = seed_demo(self.store, customers=customers, seed=3)

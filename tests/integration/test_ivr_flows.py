@@ -33,7 +33,8 @@ async def test_every_playable_flow_case_over_fastagi_reaches_the_runners_conclus
     flows = {c.flows for c in PLAYABLE}
     assert len(flows) == 1
     h = CallCenterHarness(reactor, tmp_path, agents=4, customers=0,
-                          ivr={"flows": [str(flows.pop())]})
+                          ivr={"flows": [str(flows.pop())]},
+                          skills="sales:3,support:3,billing:3,vip:3")
     seed_lab_customers(h.store)
     await h.start()
     try:
