@@ -106,8 +106,7 @@ class CallCenterService(service.MultiService):
     def _ami_connected(self, protocol) -> None:
         log.info("AMI connected and logged in to {host}:{port}",
                  host=self.settings.ami.host, port=self.settings.ami.port)
-        if hasattr(self.center.tracker, "resync"):
-            self.center.resync()
+        self.center.resync()
 
     def _ami_disconnected(self, protocol) -> None:
         if self.running:

@@ -505,8 +505,8 @@ class CallCenter:
         flow = self.book.for_dnis(dnis)
         runner = FlowRunner(flow, FlowContext(caller_number=call.caller_number, dnis=dnis,
                                               flows=self.book.by_name))
-        queue_wait = self.estimated_wait if hasattr(self, "estimated_wait") else None
-        finished = await run_flow(session, runner, crm_lookup(self.db, queue_wait), self.clock)
+        finished = await run_flow(session, runner, crm_lookup(self.db, self.estimated_wait),
+                                  self.clock)
         call.ivr_path = list(finished.path)
         call.ivr_choice = finished.choice
         call.priority = finished.priority or 0

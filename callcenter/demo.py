@@ -86,6 +86,9 @@ def prepare_store(settings, *, agents: int, customers: int, seed: int):
         records.append(store.add_agent(
             username=f"agent{i}", password=f"agent{i}", display_name=f"Agent {i}",
             role="agent", extension=ext, interface=f"Local/{ext}@agents/n"))
+    # A supervisor for the wallboard (/supervisor): supervisor / supervisor.
+    store.add_agent(username="supervisor", password="supervisor", display_name="Supervisor",
+                    role="supervisor", extension="1100", interface="Local/1100@agents/n")
     seeded = seed_demo(store, customers=customers, seed=seed)
     return store, records, seeded
 
