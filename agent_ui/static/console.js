@@ -100,7 +100,11 @@
       delete pending[msg.id];
       if (done) { done(msg.ok ? null : (msg.error || "Rejected")); }
     },
-    agent_state: function (msg) { setState(msg.state, msg.reason, msg.since); },
+    agent_state: function (msg) {
+      setState(msg.state, msg.reason, msg.since);
+      setWrapup(msg.state === "wrap_up" ? msg.wrapup_until : null, msg.wrapup_extended);
+      if (typeof msg.calls_today === "number") { setText("calls-today", msg.calls_today); }
+    },
     pop: function (msg) { renderPop(msg); },
     call: function (msg) { setCall(msg.state); },
     error: function (msg) {
@@ -150,6 +154,7 @@
   function applySnapshot(s) {
     setReasons(s.reasons);
     setState(s.state, s.reason, s.since);
+    setWrapup(s.state === "wrap_up" ? s.wrapup_until : null, s.wrapup_extended);
     setCall(s.call && s.call.state ? s.call.state : "idle");
     setText("calls-today", s.calls_today == null ? 0 : s.calls_today);
     if (s.pop) { renderPop(s.pop); } else { clearPop(); }
@@ -162,9 +167,22 @@
     return (h ? h + ":" : "") + mm + ":" + (sec < 10 ? "0" + sec : sec);
   }
 
+  // Wrap-up (after-call work): a countdown to the server's end time, "end wrap-up"
+  // (goes Ready now) and "extend" (once per call, the server decides).
+  var wrapupUntil = null;
+
+  function setWrapup(until, extended) {
+    wrapupUntil = typeof until === "number" ? until : null;
+    $("wrapup").hidden = wrapupUntil === null;
+    $("wrapup-extend").disabled = !!extended;
+    tick();
+  }
+
   function tick() {
+    var now = Date.now() / 1000 - clockSkew;
+    if (wrapupUntil !== null) { setText("wrapup-countdown", duration(wrapupUntil - now)); }
     if (since === null) { setText("state-since", "—"); return; }
-    setText("state-since", duration(Date.now() / 1000 - clockSkew - since));
+    setText("state-since", duration(now - since));
   }
   setInterval(tick, 1000);
 
@@ -250,6 +268,8 @@
   $("state-ready").addEventListener("click", goReady);
   $("state-not-ready").addEventListener("click", goNotReady);
   $("call-hangup").addEventListener("click", hangUp);
+  $("wrapup-end").addEventListener("click", goReady);
+  $("wrapup-extend").addEventListener("click", function () { command("extend_wrapup", {}); });
 
   // Keyboard shortcuts: R ready, N not ready, H hang up; never while typing.
   var shortcuts = { r: goReady, n: goNotReady, h: hangUp };

@@ -4,6 +4,7 @@ reconnection after the WebSocket server restarts."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import pytest
@@ -120,6 +121,27 @@ async def test_agent_signs_in_goes_ready_and_sees_the_screen_pop(console):
 
             console.hub.push(1, {"type": "call", "call_id": POP["call_id"], "state": "talking", "at": 0})
             await expect(page.get_by_test_id("call-state")).to_have_text("talking")
+
+            # Wrap-up: a countdown to the server's end time, extend once, end early.
+            wrapup = page.get_by_test_id("wrapup")
+            await expect(wrapup).to_be_hidden()
+            until = console.hub.clock.seconds() + 30
+            console.hub.push(1, {"type": "agent_state", "state": "wrap_up", "reason": "",
+                                 "since": 0, "wrapup_until": until, "wrapup_extended": False})
+            await expect(wrapup).to_be_visible()
+            await expect(page.get_by_test_id("wrapup-countdown")).to_have_text(
+                re.compile(r"^0:(29|30)$"))
+            await page.get_by_test_id("wrapup-extend").click()
+            await eventually(lambda: (1, "extend_wrapup", {}) in console.backend.commands)
+            console.hub.push(1, {"type": "agent_state", "state": "wrap_up", "reason": "",
+                                 "since": 0, "wrapup_until": until + 30, "wrapup_extended": True})
+            await expect(page.get_by_test_id("wrapup-extend")).to_be_disabled()
+            commands_before = console.backend.commands.count((1, "ready", {}))
+            await page.get_by_test_id("wrapup-end").click()
+            await eventually(
+                lambda: console.backend.commands.count((1, "ready", {})) == commands_before + 1)
+            console.hub.push(1, {"type": "agent_state", "state": "ready", "reason": "", "since": 0})
+            await expect(wrapup).to_be_hidden()
 
             unknown = dict(POP, customer=None, caller_number="<b>+15550000000</b>", recent_contacts=[])
             console.hub.push(1, unknown)
