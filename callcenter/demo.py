@@ -30,6 +30,8 @@ from crm_store.store import Store, make_engine
 log = Logger()
 
 DEMO_AMI_SECRET = "demo-secret"
+# Skills of the simulated agents, in turn (agent1, the browser user, has sales:3,support:3).
+DEMO_SKILLS = ("sales:5,support:2", "sales:2,support:5", "sales:4,support:4")
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,13 @@ def demo_settings(args, timings: DemoTimings):
         "agi": {"host": "127.0.0.1", "port": free_port()},
         "web": {"host": "127.0.0.1", "http_port": http_port, "ws_port": ws_port},
         "routing": {"queue_poll_ms": timings.poll_ms, "ring_timeout": timings.ring_timeout},
-        "queues": [{"name": "sales", "wrapup_seconds": timings.wrapup},
-                   {"name": "support", "wrapup_seconds": timings.wrapup}],
+        # Skills-based: every demo agent can take both queues, at different
+        # proficiencies; sales goes to the most skilled ready agent, support to the
+        # longest idle; VIP callers get priority (routing.vip_tiers).
+        "queues": [{"name": "sales", "wrapup_seconds": timings.wrapup, "skills": "sales:2",
+                    "strategy": "most_skilled"},
+                   {"name": "support", "wrapup_seconds": timings.wrapup,
+                    "skills": "support:2", "strategy": "longest_idle"}],
     }
     return load_settings(args.config, overrides=overrides)
 
@@ -83,9 +90,10 @@ def prepare_store(settings, *, agents: int, customers: int, seed: int):
     records = []
     for i in range(1, agents + 1):
         ext = str(1000 + i)
+        skills = DEMO_SKILLS[i % len(DEMO_SKILLS)] if i > 1 else "sales:3,support:3"
         records.append(store.add_agent(
             username=f"agent{i}", password=f"agent{i}", display_name=f"Agent {i}",
-            role="agent", extension=ext, interface=f"Local/{ext}@agents/n"))
+            role="agent", extension=ext, interface=f"Local/{ext}@agents/n", skills=skills))
     # A supervisor for the wallboard (/supervisor): supervisor / supervisor.
     store.add_agent(username="supervisor", password="supervisor", display_name="Supervisor",
                     role="supervisor", extension="1100", interface="Local/1100@agents/n")
