@@ -50,6 +50,7 @@ BAD_LOGIN = "Invalid username or password"
 
 STATIC_TYPES = {
     "console.js": b"text/javascript; charset=utf-8",
+    "link.js": b"text/javascript; charset=utf-8",
     "wallboard.js": b"text/javascript; charset=utf-8",
     "console.css": b"text/css; charset=utf-8",
 }

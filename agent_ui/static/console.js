@@ -10,11 +10,7 @@
   function $(id) { return document.querySelector('[data-testid="' + id + '"]'); }
   function setText(id, text) { var el = $(id); if (el) { el.textContent = text == null ? "" : String(text); } }
 
-  var ws = null;
-  var nextId = 1;
-  var pending = {};
-  var attempt = 0;
-  var reconnectTimer = null;
+  var link = null;
   var since = null;
   var clockSkew = 0;
 
@@ -25,55 +21,11 @@
     body.classList.toggle("is-connected", text === "connected");
   }
 
-  function open(token) {
-    var sock;
-    try { sock = new WebSocket(wsUrl); } catch (e) { scheduleReconnect(); return; }
-    ws = sock;
-    sock.onopen = function () {
-      sock.send(JSON.stringify({ type: "hello", protocol: 1, token: token }));
-    };
-    sock.onmessage = function (ev) {
-      var msg;
-      try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (msg && typeof msg.type === "string") { handle(msg); }
-    };
-    sock.onclose = function () {
-      if (ws !== sock) { return; }
-      ws = null;
-      Object.keys(pending).forEach(function (id) { pending[id]("connection lost"); });
-      pending = {};
-      scheduleReconnect();
-    };
-  }
-
-  function scheduleReconnect() {
-    setConnection("reconnecting");
-    if (reconnectTimer) { return; }
-    var delay = Math.min(15000, 500 * Math.pow(2, attempt)) * (0.75 + Math.random() * 0.5);
-    attempt += 1;
-    reconnectTimer = setTimeout(function () {
-      reconnectTimer = null;
-      fetch("/api/ws-ticket", { credentials: "same-origin", cache: "no-store" })
-        .then(function (r) {
-          if (r.status === 401) { window.location.assign("/login"); throw new Error("signed out"); }
-          if (!r.ok) { throw new Error("ticket " + r.status); }
-          return r.json();
-        })
-        .then(function (t) { wsUrl = t.ws_url || wsUrl; open(t.token); })
-        .catch(function () { if (!ws) { scheduleReconnect(); } });
-    }, delay);
-  }
-
   function command(name, args) {
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
-      showMessage("Not connected: try again in a moment.", true);
-      return;
-    }
-    var id = nextId++;
-    pending[id] = function (error) {
+    var sent = link && link.command(name, args, function (error) {
       if (error) { showMessage(error, true); } else { showMessage("", false); }
-    };
-    ws.send(JSON.stringify({ type: "command", id: id, name: name, args: args || {} }));
+    });
+    if (!sent) { showMessage("Not connected: try again in a moment.", true); }
   }
 
   function showMessage(text, isError) {
@@ -86,19 +38,12 @@
 
   var handlers = {
     welcome: function (msg) {
-      attempt = 0;
-      setConnection("connected");
       if (typeof msg.server_time === "number") { clockSkew = Date.now() / 1000 - msg.server_time; }
       if (msg.agent) {
         setText("agent-name", msg.agent.display_name);
         setText("agent-extension", msg.agent.extension);
       }
       applySnapshot(msg.snapshot || {});
-    },
-    reply: function (msg) {
-      var done = pending[msg.id];
-      delete pending[msg.id];
-      if (done) { done(msg.ok ? null : (msg.error || "Rejected")); }
     },
     agent_state: function (msg) {
       setState(msg.state, msg.reason, msg.since);
@@ -283,6 +228,6 @@
     if (fn) { ev.preventDefault(); fn(); }
   });
 
-  setConnection("connecting");
-  open(firstToken);
+  link = window.ConsoleLink({ wsUrl: wsUrl, token: firstToken, onMessage: handle,
+                              onStatus: setConnection });
 })();

@@ -18,7 +18,7 @@
   }
   function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
 
-  var ws = null, nextId = 1, pending = {}, attempt = 0, reconnectTimer = null, clockSkew = 0;
+  var link = null, clockSkew = 0;
 
   // ------------------------------------------------------------------ connection
 
@@ -26,45 +26,6 @@
     var status = $("connection-status");
     if (status) { status.textContent = text; }
     body.classList.toggle("is-connected", text === "connected");
-  }
-
-  function open(token) {
-    var sock;
-    try { sock = new WebSocket(wsUrl); } catch (e) { scheduleReconnect(); return; }
-    ws = sock;
-    sock.onopen = function () { sock.send(JSON.stringify({ type: "hello", protocol: 1, token: token })); };
-    sock.onmessage = function (ev) {
-      var msg;
-      try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (msg && typeof msg.type === "string" && Object.prototype.hasOwnProperty.call(handlers, msg.type)) {
-        handlers[msg.type](msg);
-      }
-    };
-    sock.onclose = function () {
-      if (ws !== sock) { return; }
-      ws = null;
-      Object.keys(pending).forEach(function (id) { pending[id]("connection lost"); });
-      pending = {};
-      scheduleReconnect();
-    };
-  }
-
-  function scheduleReconnect() {
-    setConnection("reconnecting");
-    if (reconnectTimer) { return; }
-    var delay = Math.min(15000, 500 * Math.pow(2, attempt)) * (0.75 + Math.random() * 0.5);
-    attempt += 1;
-    reconnectTimer = setTimeout(function () {
-      reconnectTimer = null;
-      fetch("/api/ws-ticket", { credentials: "same-origin", cache: "no-store" })
-        .then(function (r) {
-          if (r.status === 401) { window.location.assign("/login"); throw new Error("signed out"); }
-          if (!r.ok) { throw new Error("ticket " + r.status); }
-          return r.json();
-        })
-        .then(function (t) { wsUrl = t.ws_url || wsUrl; open(t.token); })
-        .catch(function () { if (!ws) { scheduleReconnect(); } });
-    }, delay);
   }
 
   function showMessage(text, isError) {
@@ -75,11 +36,12 @@
   }
 
   function command(name, args) {
-    if (!ws || ws.readyState !== WebSocket.OPEN) { showMessage("Not connected: try again in a moment.", true); return; }
-    var id = nextId++;
-    pending[id] = function (error) { if (error) { showMessage(error, true); } else { showMessage("Done: " + name.replace(/_/g, " "), false); } };
-    ws.send(JSON.stringify({ type: "command", id: id, name: name, args: args || {} }));
+    var sent = link && link.command(name, args, function (error) {
+      if (error) { showMessage(error, true); } else { showMessage("Done: " + name.replace(/_/g, " "), false); }
+    });
+    if (!sent) { showMessage("Not connected: try again in a moment.", true); }
   }
+
 
   // ------------------------------------------------------------------ rendering
 
@@ -196,17 +158,10 @@
 
   var handlers = {
     welcome: function (msg) {
-      attempt = 0;
-      setConnection("connected");
       if (typeof msg.server_time === "number") { clockSkew = Date.now() / 1000 - msg.server_time; }
       var board = msg.supervisor || {};
       renderQueues(board.queues || []);
       renderAgents(board.agents || []);
-    },
-    reply: function (msg) {
-      var done = pending[msg.id];
-      delete pending[msg.id];
-      if (done) { done(msg.ok ? null : (msg.error || "Rejected")); }
     },
     queue_stats: function (msg) { renderQueues(msg.queues || []); },
     agents: function (msg) { renderAgents(msg.agents || []); },
@@ -214,6 +169,10 @@
   };
 
   tick();
-  setConnection("connecting");
-  open(firstToken);
+  function handle(msg) {
+    if (Object.prototype.hasOwnProperty.call(handlers, msg.type)) { handlers[msg.type](msg); }
+  }
+
+  link = window.ConsoleLink({ wsUrl: wsUrl, token: firstToken, onMessage: handle,
+                              onStatus: setConnection });
 })();
