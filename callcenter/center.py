@@ -113,6 +113,8 @@ class CallCenter:
         self._linked_aliases: dict[str, str] = {}
         self.counters = {"calls_arrived": 0, "calls_ended": 0, "calls_answered": 0,
                          "calls_abandoned": 0, "screen_pops_sent": 0}
+        self._commands: dict[str, object] = {}
+        self._register_core_commands()
         self.subscribe()
 
     # ---------------------------------------------------------------- wiring
@@ -774,39 +776,60 @@ class CallCenter:
         d.addErrback(lambda f: log.warn("ChanSpy {mode} on {agent} failed: {e}", mode=mode,
                                         agent=agent.username, e=f.getErrorMessage()))
 
+    def register_command(self, name: str, handler) -> None:
+        """Add a console command: ``handler(agent_key, args, now)`` returns ``None``
+        (the reply is the agent's snapshot), a dict (the reply), or a Deferred firing
+        with one; it raises ``CommandRejected`` (or ``IllegalTransition``) to refuse.
+        Feature modules (call control, wrap-up, outbound) register theirs here."""
+        if name in self._commands:
+            raise ValueError(f"console command {name!r} registered twice")
+        self._commands[name] = handler
+
+    def _register_core_commands(self) -> None:
+        for name in ("force_ready", "force_not_ready", "force_logout", "listen",
+                     "whisper", "barge"):
+            self.register_command(
+                name, lambda key, args, now, name=name: self._supervise(key, name, args, now)
+                or {"ok": True})
+        self.register_command("ready", self._cmd_ready)
+        self.register_command("not_ready", self._cmd_not_ready)
+        self.register_command("logout",
+                              lambda key, args, now: self._apply(self.router.logout(key, now)))
+        self.register_command("hangup", lambda key, args, now: self._hang_up(key))
+        self.register_command(
+            "extend_wrapup",
+            lambda key, args, now: self._apply(self.router.extend_wrapup(key, now)))
+
+    def _cmd_ready(self, key: str, args: dict, now: float) -> None:
+        self._cancel_wrapup(key)
+        self._apply(self.router.ready(key, now))
+
+    def _cmd_not_ready(self, key: str, args: dict, now: float) -> None:
+        from agent_ui.backend import CommandRejected
+
+        reason = str(args.get("reason") or "")
+        if reason not in self.settings.routing.not_ready_reasons:
+            raise CommandRejected(f"unknown not-ready reason {reason!r}")
+        if self.router.agent(key).state is State.WRAP_UP:
+            self._cancel_wrapup(key)
+        self._apply(self.router.not_ready(key, reason, now))
+
     def command(self, agent_id, name: str, args: dict) -> defer.Deferred:
         from agent_ui.backend import CommandRejected
 
         key = str(agent_id)
-        now = self.now()
+        handler = self._commands.get(name)
         try:
-            if name in ("force_ready", "force_not_ready", "force_logout", "listen",
-                        "whisper", "barge"):
-                self._supervise(key, name, args, now)
-                return defer.succeed({"ok": True})
-            if name == "ready":
-                self._cancel_wrapup(key)
-                self._apply(self.router.ready(key, now))
-            elif name == "not_ready":
-                reason = str(args.get("reason") or "")
-                if reason not in self.settings.routing.not_ready_reasons:
-                    raise CommandRejected(f"unknown not-ready reason {reason!r}")
-                if self.router.agent(key).state is State.WRAP_UP:
-                    self._cancel_wrapup(key)
-                self._apply(self.router.not_ready(key, reason, now))
-            elif name == "logout":
-                self._apply(self.router.logout(key, now))
-            elif name == "hangup":
-                self._hang_up(key)
-            elif name == "extend_wrapup":
-                self._apply(self.router.extend_wrapup(key, now))
-            else:
+            if handler is None:
                 raise CommandRejected(f"unknown command {name!r}")
+            result = handler(key, args, self.now())
         except IllegalTransition as e:
             return defer.fail(CommandRejected(str(e)))
         except CommandRejected as e:
             return defer.fail(e)
-        return defer.succeed(self.snapshot(key))
+        if isinstance(result, defer.Deferred):
+            return result
+        return defer.succeed(self.snapshot(key) if result is None else result)
 
     def _hang_up(self, key: str) -> None:
         """The agent hangs up from the console: AMI Hangup of their phone's channel;
