@@ -51,8 +51,10 @@ BAD_LOGIN = "Invalid username or password"
 STATIC_TYPES = {
     "console.js": b"text/javascript; charset=utf-8",
     "link.js": b"text/javascript; charset=utf-8",
+    "dial.js": b"text/javascript; charset=utf-8",
     "wallboard.js": b"text/javascript; charset=utf-8",
     "console.css": b"text/css; charset=utf-8",
+    "wallboard.css": b"text/css; charset=utf-8",
 }
 
 ROLES = ("agent", "supervisor", "admin")
@@ -132,6 +134,7 @@ class ConsoleResource(Resource):
         (b"GET", r"/customers/(\d{1,12})", "page_customer", SIGNED_IN),
         (b"POST", r"/customers/(\d{1,12})", "page_customer_save", SIGNED_IN),
         (b"GET", r"/supervisor", "page_supervisor", SUPERVISORS),
+        (b"GET", r"/wallboard/tv", "page_wallboard_tv", SUPERVISORS),
         (b"GET", r"/admin", "page_admin", ADMINS),
         (b"POST", r"/admin/users", "page_admin_add", ADMINS),
         (b"POST", r"/admin/users/(\d{1,12})/role", "page_admin_role", ADMINS),
@@ -468,7 +471,13 @@ class ConsoleResource(Resource):
 
     # ------------------------------------------------------------------ supervisor
 
-    def page_supervisor(self, request: Request, user: dict[str, Any]) -> bytes:
+    def page_wallboard_tv(self, request: Request, user: dict[str, Any]) -> bytes:
+        """The wallboard for a wall screen: large type, tiles and charts, no controls."""
+        return self.page_supervisor(request, user, tv=True)
+
+    def page_supervisor(
+        self, request: Request, user: dict[str, Any], *, tv: bool = False
+    ) -> bytes:
         fn = getattr(self.backend, "supervisor_snapshot", None)
         board: dict[str, Any] = {}
         if fn is not None:
@@ -476,7 +485,7 @@ class ConsoleResource(Resource):
                 board = fn() or {}
             except Exception:
                 log.failure("Supervisor snapshot failed")
-        tv = (request.args or {}).get(b"tv", [b""])[0] in (b"1", b"true", b"yes")
+        tv = tv or (request.args or {}).get(b"tv", [b""])[0] in (b"1", b"true", b"yes")
         return self._page(
             request,
             "supervisor.html",

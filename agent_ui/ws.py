@@ -10,7 +10,7 @@ Protocol v1 (the full description is ``docs/websocket.md``), JSON text frames wi
             (+ "supervisor":{"queues":[...],"agents":[...],"at":t} for supervisors)
     client  {"type":"command","id":7,"name":"ready","args":{}}
     server  {"type":"reply","id":7,"ok":true,"result":{...}}  or  "ok":false,"error":"..."
-    server  {"type":"agent_state"|"pop"|"call"|"queue_stats"|"agents", ...}  (pushes)
+    server  {"type":"agent_state"|"pop"|"call"|"queue_stats"|"agents"|"halfhours", ...}
 
 Roles are checked both ways: supervisor commands from an agent's socket get an error
 reply without reaching the backend, and supervisor pushes never reach an agent's
@@ -51,7 +51,7 @@ SUPERVISOR_COMMANDS = frozenset(
     {"force_ready", "force_not_ready", "force_logout", "listen", "whisper", "barge"}
 )
 # Pushed message types only a supervisor (or an admin) may receive.
-SUPERVISOR_PUSHES = frozenset({"queue_stats", "agents"})
+SUPERVISOR_PUSHES = frozenset({"queue_stats", "agents", "halfhours"})
 
 
 def may_send(role: str, command: str) -> bool:

@@ -23,8 +23,8 @@ FILES = ("extensions.conf", "manager.conf", "queues.conf", "pjsip.conf")
 DROPPED_EVENTS = (
     "VarSet", "Cdr", "CEL", "RTCPSent", "RTCPReceived", "AGIExecStart", "AGIExecEnd",
     "ChannelTalkingStart", "ChannelTalkingStop", "LocalOptimizationBegin",
-    "LocalOptimizationEnd", "DTMFBegin", "DTMFEnd", "NewAccountCode", "NewConnectedLine",
-)
+    "LocalOptimizationEnd", "DTMFBegin", "NewAccountCode", "NewConnectedLine",
+)  # DTMFEnd stays: the console shows the digits an agent sent from it
 
 
 @dataclass(frozen=True)

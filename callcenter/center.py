@@ -20,8 +20,13 @@ from twisted.logger import Logger
 
 from callcenter import events as ev
 from callcenter.agi.protocol import AGICommandError, AGIHangup
+from callcenter.callcontrol import CallControl
 from callcenter.calls import CallTracker, device_of
+from callcenter.devices import DeviceStates
+from callcenter.outbound import Outbound
 from callcenter.supervision import Wallboard
+from callcenter.supervisor_feed import SupervisorFeed
+from callcenter.wrapup import WrapUp
 from ivr.check import load_book
 from ivr.drive import crm_lookup, run_flow
 from ivr.flow import MenuFlow
@@ -71,6 +76,8 @@ class LiveCall:
     has_agi: bool = False
     priority: int = 0
     skills: tuple = ()
+    wait: object | None = None  # ivr.model.WaitOptions of the IVR's queue node
+    outcome: str | None = None  # the contact's outcome when it is not the usual one
 
 
 class CallCenter:
@@ -100,6 +107,8 @@ class CallCenter:
         self.calls: dict[str, LiveCall] = {}
         self.agents: dict[str, object] = {}  # agent id -> AgentRecord
         self.devices: dict[str, str] = {}  # device -> agent id
+        self.device_states = DeviceStates(self.devices.get)
+        self._state_log: list[tuple] = []  # agent transitions not yet written
         self.pops: dict[str, dict] = {}  # agent id -> last pop
         self.agent_call: dict[str, dict] = {}  # agent id -> {"call_id", "state", "at"}
         self._wrapups: dict[str, object] = {}
@@ -114,8 +123,13 @@ class CallCenter:
         self.counters = {"calls_arrived": 0, "calls_ended": 0, "calls_answered": 0,
                          "calls_abandoned": 0, "screen_pops_sent": 0}
         self._commands: dict[str, object] = {}
+        self.ami_listeners: list = []  # feature modules that read raw AMI events
         self._register_core_commands()
         self.subscribe()
+        self.callcontrol = CallControl(self)
+        self.wrapup = WrapUp(self)  # wrap-up form, pick list, new customer from a pop
+        self.outbound = Outbound(self)  # waiting callers, callbacks, click-to-dial
+        self.supervision = SupervisorFeed(self)  # wallboard pushes between intervals
 
     # ---------------------------------------------------------------- wiring
 
@@ -130,6 +144,7 @@ class CallCenter:
         s(ev.AgentStateChanged, self.on_AgentStateChanged)
         s(ev.QueueStatsUpdated, self.on_QueueStatsUpdated)
         s(ev.AgentStatsUpdated, self.on_AgentStatsUpdated)
+        s(ev.DeviceStateChanged, self.on_DeviceStateChanged)
 
     def now(self) -> float:
         return self.clock.seconds()
@@ -155,6 +170,7 @@ class CallCenter:
 
     def _every_interval(self) -> None:
         now = self.now()
+        self._flush_state_log()
         try:
             self._apply(self.router.tick(now))
             for update in queue_updates(self.router, self.stats, now):
@@ -189,12 +205,22 @@ class CallCenter:
     def ami_event(self, message) -> None:
         """Every AMI event goes through here (the AMI client's ``on_event``)."""
         now = self.now()
+        if message.name == "DeviceStateChange":
+            changed = self.device_states.feed(message.get("Device") or "",
+                                              message.get("State") or "", now)
+            if changed is not None:
+                self.bus.publish(changed)
         try:
             produced = self.tracker.feed(message, now)
         except Exception:
             log.failure("call tracker failed on AMI event {name}", name=message.name)
             return
         self._publish_tracked(produced)
+        for listener in self.ami_listeners:
+            try:
+                listener(message, now)
+            except Exception:
+                log.failure("AMI listener failed on event {name}", name=message.name)
         uniqueid = message.get("Uniqueid")
         if uniqueid and uniqueid in self._uniqueid_waiters:
             self._resolve_waiters([uniqueid])
@@ -242,6 +268,9 @@ class CallCenter:
                  n=len(result.events), m=len(produced))
         self._publish_tracked(produced)
         self._resolve_waiters(list(self._uniqueid_waiters))
+        live = {device_of(m.get("Channel") or "") for m in result.events}
+        for changed in self.device_states.resync(live, self.now()):
+            self.bus.publish(changed)
 
     def _call(self, call_id: str, at: float | None = None) -> LiveCall:
         call = self.calls.get(call_id)
@@ -381,13 +410,14 @@ class CallCenter:
             return
         call.ended = True
         self.counters["calls_ended"] += 1
-        if call.answered_at is None:
+        self.outbound.waiting.forget(call.call_id)
+        if call.answered_at is None and call.outcome is None:
             self.counters["calls_abandoned"] += 1
             if call.queue is not None and call.queued_at is not None and not call.overflow:
                 self.stats.call_abandoned(call.queue, e.at - call.queued_at, e.at)
         lost = e.cause_txt == LOST_DURING_DISCONNECT
         self._contact(call.call_id, "close_contact", call.call_id, ended_at=e.at,
-                      outcome=LOST_DURING_DISCONNECT if lost else None)
+                      outcome=LOST_DURING_DISCONNECT if lost else call.outcome)
         decisions = self.router.call_left(call.call_id, e.at)
         if call.agent_id is not None:
             self._set_agent_call(call.agent_id, call.call_id, "ended", e.at)
@@ -457,7 +487,9 @@ class CallCenter:
         if number:
             self._set_number(call, number)
         try:
-            queue = await self._run_ivr(session, call)
+            # A call transferred to a queue comes back with ``?queue=``: no IVR again.
+            queue = (self.callcontrol.transfer_queue(env, call)
+                     or await self._run_ivr(session, call))
             if queue is None or call.ended:
                 return
             await self._wait_for_agent(session, call, queue)
@@ -511,6 +543,7 @@ class CallCenter:
                                   self.clock)
         call.ivr_path = list(finished.path)
         call.ivr_choice = finished.choice
+        call.wait = finished.wait
         call.priority = finished.priority or 0
         call.skills = tuple(finished.skills or ())
         self._contact(call.call_id, "update_contact", call.call_id, ivr=call.ivr_path)
@@ -531,14 +564,15 @@ class CallCenter:
                                        self.router.position(call.call_id)))
         self._apply(decisions)
         try:
-            await session.command("SET MUSIC", "on", routing.moh_class)
             while not call.ended:
                 if call.overflow:
                     await self._overflowed(session, call)
                     return
                 offer = call.offer
                 if offer is None:
-                    await session.command("WAIT FOR DIGIT", str(routing.queue_poll_ms))
+                    # Music, announcements and the callback offer (callcenter.waiting).
+                    if await self.outbound.waiting.hold(session, call):
+                        return  # a callback was requested: the caller was hung up
                     continue
                 call.offer = None
                 agent = self.agents[offer.agent_id]
@@ -549,8 +583,10 @@ class CallCenter:
                     return
                 status = (await session.command("GET VARIABLE", "DIALSTATUS")).data or ""
                 if status == "ANSWER":
-                    # The agent hung up: the conversation is over.
-                    await session.command("HANGUP")
+                    # The agent hung up (after any hold and resume): the conversation
+                    # is over, unless the caller is gone or was moved meanwhile.
+                    if await self.callcontrol.after_answer(session, call):
+                        await session.command("HANGUP")
                     return
                 log.info("call {call_id}: agent {agent} did not answer ({status})",
                          call_id=call.call_id, agent=agent.username, status=status)
@@ -610,6 +646,8 @@ class CallCenter:
                                   queue=item.target)
                 else:
                     call.overflow = item.target
+            elif isinstance(item, ev.OfferCall) and item.kind == "callback":
+                self.outbound.offer(item)
             elif isinstance(item, ev.OfferCall):
                 call = self.calls.get(item.call_id)
                 if call is None or not call.has_agi:
@@ -622,6 +660,7 @@ class CallCenter:
         """Wrap-up timers come from the router's ``StartWrapUp``; here: statistics and
         the agent's console."""
         self.stats.agent_changed(e)
+        self._state_log.append((e.agent_id, e.at, e.state, e.previous, e.reason, e.call_id))
         if self._stats_loop is None and not self._stopped:
             self.start_stats()
         if e.previous == State.WRAP_UP.value and e.state != State.WRAP_UP.value:
@@ -636,7 +675,29 @@ class CallCenter:
         if e.state == State.WRAP_UP.value and machine is not None:
             message["wrapup_until"] = machine.wrapup_until
             message["wrapup_extended"] = machine.wrapup_extended
+            message.update(self.wrapup.push_fields(e.agent_id, e.call_id))
         self._push(e.agent_id, message)
+
+    def on_DeviceStateChanged(self, e: ev.DeviceStateChanged) -> None:
+        """An agent's phone is busy with a call we did not route (or free again)."""
+        if e.agent_id not in self.router.agents:
+            return
+        log.info("agent {agent_id}: phone {device} {state}: {what}", agent_id=e.agent_id,
+                 device=e.device, state=e.state, what="no offers" if e.busy else "routable")
+        self._apply(self.router.device_busy(e.agent_id, e.busy, e.at))
+        self._push(e.agent_id, {"type": "device", "device": e.device, "state": e.state,
+                                "busy": e.busy})
+
+    def _flush_state_log(self) -> None:
+        """Write the agent transitions seen since the last flush (agent state log)."""
+        if not self._state_log:
+            return
+        from crm_store.store import Store
+
+        batch, self._state_log = self._state_log, []
+        d = self.db.do_in_order("agent-state-log", Store.log_agent_states, batch)
+        d.addErrback(lambda f: log.failure("agent state log: {n} transitions not written",
+                                           f, n=len(batch)))
 
     def _end_wrapup(self, agent_id: str) -> None:
         self._wrapups.pop(agent_id, None)
@@ -646,6 +707,7 @@ class CallCenter:
         call = self.calls.get(call_id)
         info = {"call_id": call_id, "state": state, "at": at,
                 "queue": call.queue if call else (self.agent_call.get(agent_id) or {}).get("queue")}
+        info.update(self.callcontrol.fields(agent_id, call_id))
         self.agent_call[agent_id] = info
         self._push(agent_id, {"type": "call", **info})
 
@@ -685,6 +747,7 @@ class CallCenter:
             "calls_today": machine.calls_handled if machine else 0,
             "wrapup_until": (machine.wrapup_until
                              if machine and machine.state is State.WRAP_UP else None),
+            "wrapup": self.wrapup.snapshot(key),
         }
 
     # ------------------------------------------------------- supervisor side
@@ -735,8 +798,10 @@ class CallCenter:
         return rows
 
     def supervisor_snapshot(self) -> dict:
-        return self.wallboard.snapshot(self._wallboard_queues(), self._wallboard_agents(),
-                                       now=self.now())
+        now = self.now()
+        return {**self.wallboard.snapshot(self._wallboard_queues(), self._wallboard_agents(),
+                                          now=now),
+                "halfhours": self.supervision.halfhours(now)}
 
     def _supervise(self, sender: str, name: str, args: dict, now: float) -> None:
         from agent_ui.backend import CommandRejected
@@ -839,7 +904,8 @@ class CallCenter:
 
         machine = self.router.agent(key)
         channel = self._agent_channels.get(key)
-        if machine.state is not State.ON_CALL or not channel or self.ami is None:
+        if (machine.state not in (State.ON_CALL, State.ON_HOLD) or not channel
+                or self.ami is None):
             raise CommandRejected("no call to hang up")
         d = hangup(self.ami, channel)
         d.addErrback(lambda f: log.warn("hangup of {channel} failed: {e}", channel=channel,
@@ -886,6 +952,8 @@ class CallCenter:
 
     def stop(self) -> None:
         self._stopped = True
+        self.supervision.stop()
+        self._flush_state_log()
         if self._stats_loop is not None and self._stats_loop.running:
             self._stats_loop.stop()
         self._stats_loop = None

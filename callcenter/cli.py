@@ -42,6 +42,8 @@ DELEGATED = {
     "asterisk-config": ("callcenter.asterisk_config", "main",
                         "render Asterisk configuration from templates"),
     "users": ("callcenter.users", "main_users", "add and list console users"),
+    "db": ("callcenter.schema", "main_db",
+           "schema migrations of the store (db upgrade|current|history)"),
 }
 
 

@@ -16,6 +16,7 @@ import random
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +31,13 @@ from crm_store.store import Store, make_engine
 log = Logger()
 
 DEMO_AMI_SECRET = "demo-secret"
-# Skills of the simulated agents, in turn (agent1, the browser user, has sales:3,support:3).
-DEMO_SKILLS = ("sales:5,support:2", "sales:2,support:5", "sales:4,support:4")
+# Skills of the simulated agents, in turn (agent1, the browser user, has
+# sales:3,support:3,billing:3). Billing calls (the IVR's option 3) need "billing".
+DEMO_SKILLS = ("sales:5,support:2,billing:2", "sales:2,support:5,billing:4",
+               "sales:4,support:4,billing:3")
+# The IVR callers walk: language choice, identification by number or account + PIN,
+# the main menu, VIPs first (config/ivr/demo.toml).
+DEMO_FLOW = Path(__file__).resolve().parents[1] / "config" / "ivr" / "demo.toml"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ def demo_settings(args, timings: DemoTimings):
         "agi": {"host": "127.0.0.1", "port": free_port()},
         "web": {"host": "127.0.0.1", "http_port": http_port, "ws_port": ws_port},
         "routing": {"queue_poll_ms": timings.poll_ms, "ring_timeout": timings.ring_timeout},
+        "ivr": {"flows": [str(DEMO_FLOW)]},
         # Skills-based: every demo agent can take both queues, at different
         # proficiencies; sales goes to the most skilled ready agent, support to the
         # longest idle; VIP callers get priority (routing.vip_tiers).
@@ -90,7 +97,8 @@ def prepare_store(settings, *, agents: int, customers: int, seed: int):
     records = []
     for i in range(1, agents + 1):
         ext = str(1000 + i)
-        skills = DEMO_SKILLS[i % len(DEMO_SKILLS)] if i > 1 else "sales:3,support:3"
+        skills = (DEMO_SKILLS[i % len(DEMO_SKILLS)] if i > 1
+                  else "sales:3,support:3,billing:3")
         records.append(store.add_agent(
             username=f"agent{i}", password=f"agent{i}", display_name=f"Agent {i}",
             role="agent", extension=ext, interface=f"Local/{ext}@agents/n", skills=skills))
@@ -99,6 +107,47 @@ def prepare_store(settings, *, agents: int, customers: int, seed: int):
                     role="supervisor", extension="1100", interface="Local/1100@agents/n")
     seeded = seed_demo(store, customers=customers, seed=seed)
     return store, records, seeded
+
+
+def demo_callers(known_numbers, pins) -> Callable[[random.Random, str], dict]:
+    """What each simulated caller keys in the demo flow (``CallerScript.digits`` by
+    prompt name): a language (some press it during the welcome), the account number
+    and PIN when calling from a number the CRM does not know (one in five mistypes
+    the PIN first), a main-menu choice, and an invoice number for billing."""
+    known = set(known_numbers)
+    accounts = list(pins)
+
+    def digits(rng: random.Random, number: str) -> dict:
+        language = "1" if rng.random() < 0.8 else "2"
+        keyed: dict = {("custom/welcome" if rng.random() < 0.1
+                        else "custom/language-menu"): language}
+        if number not in known and accounts:
+            account, pin = rng.choice(accounts)
+            if rng.random() < 0.2:
+                wrong = f"{(int(pin) + 1) % 10 ** len(pin):0{len(pin)}d}"
+                keyed["custom/enter-account"] = [account, account]
+                keyed["custom/enter-pin"] = [wrong, pin]
+            else:
+                keyed["custom/enter-account"] = account
+                keyed["custom/enter-pin"] = pin
+        elif number not in known:
+            keyed["custom/enter-account"] = "#"  # no account: served unidentified
+        choice = rng.choices("123", weights=(45, 40, 15))[0]
+        keyed["custom/main-menu"] = choice
+        keyed["custom/long-wait"] = "2"  # keep waiting rather than leave a message
+        if choice == "3":
+            keyed["custom/enter-invoice"] = _luhn_number(rng, 8) + "#"
+        return keyed
+
+    return digits
+
+
+def _luhn_number(rng: random.Random, length: int) -> str:
+    body = [rng.randrange(10) for _ in range(length - 1)]
+    total = 0
+    for i, d in enumerate(reversed(body)):
+        total += (d * 2 - 9 if d > 4 else d * 2) if i % 2 == 0 else d
+    return "".join(map(str, body)) + str((10 - total % 10) % 10)
 
 
 @dataclass
@@ -164,6 +213,7 @@ def run_demo(args, reactor) -> int:
     simulator.setServiceParent(service)
     base_url = f"http://{settings.web.host}:{settings.web.http_port}/"
     outcome = {"code": 0}
+    callers = demo_callers(seeded.numbers, seeded.pins)
 
     # Mean handle time of one call, so the arrival rate keeps agents busy but not
     # hopelessly behind.
@@ -191,7 +241,8 @@ def run_demo(args, reactor) -> int:
             *(start_bot(base_url, f"agent{i}") for i in range(1, agents + 1))))
         started = time.time()
         yield simulator.start_traffic(rate=rate, numbers=seeded.numbers, max_calls=args.calls,
-                                      unknown_share=0.1, patience_mean=60.0)
+                                      unknown_share=0.1, patience_mean=60.0,
+                                      digits_for=callers)
         # Let the last AMI events and contact writes land.
         for _ in range(100):
             if service.center.counters["calls_ended"] >= args.calls:
@@ -237,7 +288,8 @@ def run_demo(args, reactor) -> int:
         print("log in as agent1 / agent1 and press Ready; Ctrl-C stops the demo", flush=True)
         if not args.no_traffic:
             simulator.start_traffic(rate=rate, numbers=seeded.numbers, max_calls=None,
-                                    unknown_share=0.1, patience_mean=90.0)
+                                    unknown_share=0.1, patience_mean=90.0,
+                                    digits_for=callers)
 
     def failed(f):
         outcome["code"] = 1

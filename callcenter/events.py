@@ -191,6 +191,7 @@ class OfferCall:
     call_id: str
     agent_id: str
     queue: str
+    kind: str = "call"  # "call" (a caller on the line) or "callback" (to be dialled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,3 +212,97 @@ CALL_EVENTS = (
     CallTransferred,
     CallEnded,
 )
+
+
+# ------------------------------------------------------------------------ devices
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStateChanged:
+    """An agent's phone turned busy or free for a reason of its own (AMI
+    ``DeviceStateChange``), e.g. a personal call: a busy phone gets no offers."""
+
+    agent_id: str
+    device: str
+    state: str
+    busy: bool
+    at: float
+
+
+# ------------------------------------------------------ callbacks and outbound calls
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested:
+    """A waiting caller asked to be called back at ``number``: ``call_id`` (the
+    callback) keeps the place of ``parent_call_id`` (the call) in ``queue``."""
+
+    call_id: str
+    parent_call_id: str
+    queue: str
+    number: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRescheduled:
+    """Router decision: the customer did not answer attempt ``attempts``; the callback
+    goes back to its place in the queue at ``due``."""
+
+    call_id: str
+    queue: str
+    attempts: int
+    due: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackGivenUp:
+    """Router decision: the customer did not answer any of ``attempts`` attempts."""
+
+    call_id: str
+    queue: str
+    attempts: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundLegRinging:
+    """A leg of a call we originated rings: ``leg`` is ``agent`` (the agent's phone,
+    rung first) or ``customer``."""
+
+    call_id: str
+    leg: str
+    channel: str
+    device: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundLegAnswered:
+    call_id: str
+    leg: str
+    channel: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundLegFailed:
+    """A leg of a call we originated was not answered: ``status`` is Asterisk's
+    ``DIALSTATUS`` (``BUSY``, ``NOANSWER``, ``CHANUNAVAIL``, ``CONGESTION``, ...) or
+    ``FAILED`` when the Originate itself failed."""
+
+    call_id: str
+    leg: str
+    status: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEnded:
+    """The last channel of a call we originated hung up."""
+
+    call_id: str
+    at: float
+    cause: str = ""
+    cause_txt: str = ""

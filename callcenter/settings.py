@@ -95,7 +95,14 @@ class QueueSettings(_Section):
     overflow: str = ""
     # Whether calls may join while no agent of the queue is logged in.
     join_empty: bool = True
+    # Whether agents may record calls of this queue from the console (MixMonitor).
+    recording: bool = False
     expansion: tuple[ExpansionStep, ...] = ()
+    # What the agent may choose as the outcome of a call at wrap-up, and whether one
+    # must be chosen before the wrap-up can be saved.
+    dispositions: tuple[str, ...] = ("resolved", "follow-up", "escalated", "wrong number",
+                                     "other")
+    disposition_required: bool = True
 
     @field_validator("skills")
     @classmethod
@@ -103,6 +110,16 @@ class QueueSettings(_Section):
         from routing.queues import parse_skills
 
         parse_skills(value)
+        return value
+
+    @field_validator("dispositions")
+    @classmethod
+    def _dispositions(cls, value: tuple) -> tuple:
+        for name in value:
+            if not name.strip() or len(name) > 64:
+                raise ValueError(f"disposition {name!r} must be 1 to 64 characters")
+        if len(set(value)) != len(value):
+            raise ValueError("dispositions must not repeat")
         return value
 
     @field_validator("expansion")
@@ -151,6 +168,25 @@ class RoutingSettings(_Section):
     stats_interval: float = Field(1.0, gt=0)
     # Where the statistics' day starts, as hours east of UTC (e.g. -5 for New York).
     utc_offset_hours: float = Field(0.0, ge=-14, le=14)
+    # Waiting callers of the built-in menu (declarative flows set these on their queue
+    # node): announce the position and/or estimated wait every N seconds (0: never),
+    # and offer a callback (press ``callback_digit``: the caller keeps their place).
+    announce_every: int = Field(0, ge=0)
+    announce_position: bool = False
+    announce_wait: bool = False
+    callback_offer: bool = False
+    callback_digit: str = Field("1", pattern=r"^[0-9*#]$")
+    # Callbacks: how many times the customer is dialled in all, and the seconds between
+    # two attempts (the callback keeps its place in the queue meanwhile).
+    callback_attempts: int = Field(3, ge=1)
+    callback_retry_seconds: float = Field(60.0, gt=0)
+    # Calls we place (callbacks, click-to-dial): the agent's phone rings first (for
+    # ``ring_timeout``), then ``outbound_context`` dials the number; customers see
+    # ``outbound_caller_id`` (empty: the PBX's default). After-call work of a call
+    # placed from the console lasts ``outbound_wrapup_seconds``.
+    outbound_context: str = Field("outbound", min_length=1)
+    outbound_caller_id: str = ""
+    outbound_wrapup_seconds: float = Field(5.0, ge=0)
 
 
 class CallSettings(_Section):

@@ -1,8 +1,9 @@
-"""The supervisor wallboard's two push messages, made from plain dicts.
+"""The supervisor wallboard's push messages, made from plain dicts.
 
 No Twisted, no clock, no routing internals: the core hands in what it knows (one
-dict per queue, one row per agent) with ``now``, and gets back the ``queue_stats``
-and ``agents`` messages of the console protocol (``docs/websocket.md``)::
+dict per queue, one row per agent, today's half-hour slots) with ``now``, and gets
+back the ``queue_stats``, ``agents`` and ``halfhours`` messages of the console
+protocol (``docs/websocket.md``)::
 
     board = Wallboard()
     for message in board.update(queues, agents, now=clock.seconds()):
@@ -28,14 +29,19 @@ An agent row has ``id``, ``name`` (else ``display_name``, else ``username``),
 ``state`` (``logged_out``, ``ready``, ``not_ready``, ``reserved``, ``on_call``,
 ``wrap_up``), ``reason``, ``since``, ``call_id``, ``customer``, ``calls_handled`` and
 ``queues`` (the names of the queues the agent works, used for the tile counts).
+
+The ``halfhours`` message is made from ``routing.stats.HalfHours.today()`` and, per
+queue, ``name``, ``target`` (the service level aimed at, 0..1) and ``threshold_s``.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["AGENT_STATES", "STATE_GROUP", "Wallboard", "agents_message", "queue_stats_message"]
+__all__ = ["AGENT_STATES", "STATE_GROUP", "Wallboard", "agents_message", "halfhours_message",
+           "queue_stats_message"]
 
 AGENT_STATES = ("logged_out", "ready", "not_ready", "reserved", "on_call", "wrap_up")
 
@@ -174,12 +180,84 @@ def agents_message(agents: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"type": "agents", "agents": rows}
 
 
+_SLOT_FIELDS = ("offered", "answered", "answered_in_sl", "abandoned", "short_abandoned")
+TOTAL = "All queues"
+
+
+def _slot_rows(slots: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for index in sorted(slots):
+        c = slots[index]
+        answered, abandoned = _count(c.get("answered")), _count(c.get("abandoned"))
+        rows.append({
+            "slot": int(index),
+            "offered": _count(c.get("offered")),
+            "answered": answered,
+            "abandoned": abandoned,
+            "service_level": _ratio(_count(c.get("answered_in_sl")), answered + abandoned),
+        })
+    return rows
+
+
+def halfhours_message(
+    today: Mapping[str, Any], queues: Iterable[Mapping[str, Any]], *, now: float
+) -> dict[str, Any]:
+    """The ``halfhours`` push: today's offered / answered / abandoned and service level
+    per half hour, for each queue in the order given and for all of them together
+    (whose target is the mean of the queues' targets)."""
+    by_queue = today.get("queues") or {}
+    entries, targets = [], []
+    total: dict[int, dict[str, int]] = {}
+    for q in queues:
+        name = str(q.get("name") or "")
+        if not name:
+            continue
+        slots = by_queue.get(name) or {}
+        for index, counts in slots.items():
+            into = total.setdefault(int(index), dict.fromkeys(_SLOT_FIELDS, 0))
+            for f in _SLOT_FIELDS:
+                into[f] += _count(counts.get(f))
+        target = _number(q.get("target"))
+        if target is not None:
+            targets.append(target)
+        entries.append({"name": name, "target": target,
+                        "threshold_s": _number(q.get("threshold_s")), "slots": _slot_rows(slots)})
+    day = int(today.get("day") or 0)
+    thresholds = {e["threshold_s"] for e in entries}
+    return {
+        "type": "halfhours",
+        "date": (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)).isoformat(),
+        "day_start": _number(today.get("day_start")),
+        "slot_s": 1800,
+        "slot": int(today.get("slot") or 0),
+        "queues": entries,
+        "total": {"name": TOTAL,
+                  "target": round(sum(targets) / len(targets), 4) if targets else None,
+                  "threshold_s": thresholds.pop() if len(thresholds) == 1 else None,
+                  "slots": _slot_rows(total)},
+        "at": now,
+    }
+
+
 class Wallboard:
     """Remembers the last messages sent so that only changes go out."""
 
     def __init__(self) -> None:
         self._last_queues: list[dict[str, Any]] | None = None
         self._last_agents: list[dict[str, Any]] | None = None
+        self._last_halfhours: dict[str, Any] | None = None
+
+    def halfhours_update(
+        self, today: Mapping[str, Any], queues: Iterable[Mapping[str, Any]], *, now: float
+    ) -> list[dict[str, Any]]:
+        """The ``halfhours`` message if it changed since the last call (a call's outcome,
+        the next half hour, a new day), else nothing."""
+        message = halfhours_message(today, queues, now=now)
+        content = {k: v for k, v in message.items() if k != "at"}
+        if content == self._last_halfhours:
+            return []
+        self._last_halfhours = content
+        return [message]
 
     def messages(
         self,

@@ -17,6 +17,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "AGENT_ROLES",
     "Agent",
+    "AgentStateEntry",
     "Base",
     "CONTACT_DIRECTIONS",
     "CONTACT_OUTCOMES",
@@ -32,7 +33,7 @@ __all__ = [
 TIERS = ("standard", "gold", "vip")
 PHONE_KINDS = ("mobile", "work", "home")
 AGENT_ROLES = ("agent", "supervisor", "admin")
-CONTACT_DIRECTIONS = ("inbound", "outbound")
+CONTACT_DIRECTIONS = ("inbound", "outbound", "callback")
 CONTACT_STATUSES = ("open", "closed")
 CONTACT_OUTCOMES = (
     "answered",
@@ -40,6 +41,8 @@ CONTACT_OUTCOMES = (
     "abandoned_in_ivr",
     "unanswered",
     "lost_during_disconnect",
+    "callback_requested",  # the caller asked to be called back (see the callback contact)
+    "callback_failed",  # a callback whose customer never answered
 )
 
 
@@ -83,6 +86,8 @@ class Customer(Base):
     email: Mapped[str] = mapped_column(String(254), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # argon2 hash of the telephone PIN checked by the IVR (None: no PIN set).
+    pin_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     phones: Mapped[list[CustomerPhone]] = relationship(
         back_populates="customer", order_by="CustomerPhone.id", cascade="all, delete-orphan"
@@ -137,6 +142,8 @@ class Contact(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[str] = mapped_column(String(64), unique=True)
     direction: Mapped[str] = mapped_column(String(16))
+    # The call a callback was asked from (``call_id`` of that contact); None otherwise.
+    parent_call_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     channel: Mapped[str] = mapped_column(String(200), default="")
     caller_number: Mapped[str] = mapped_column(String(64), default="")
     caller_e164: Mapped[str | None] = mapped_column(String(20))
@@ -158,3 +165,23 @@ class Contact(Base):
     talk_s: Mapped[float | None] = mapped_column(Float)
     disposition: Mapped[str] = mapped_column(String(64), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
+    # A callback the agent promised at wrap-up (time and E.164 number), if any.
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    callback_number: Mapped[str | None] = mapped_column(String(20))
+    # Where the agent transferred the call (an agent, "queue:<name>" or a number).
+    transferred_to: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class AgentStateEntry(Base):
+    """One agent state transition, kept for reporting (time in state, reason codes,
+    adherence). Written in the order the transitions happened."""
+
+    __tablename__ = "agent_state_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    previous: Mapped[str] = mapped_column(String(20), default="")
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    call_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

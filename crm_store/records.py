@@ -92,6 +92,10 @@ class ContactRecord:
     talk_s: float | None
     disposition: str
     notes: str
+    parent_call_id: str | None = None  # a callback: the call it was asked from
+    callback_at: float | None = None  # a callback promised at wrap-up
+    callback_number: str | None = None
+    transferred_to: str | None = None  # an agent, "queue:<name>" or a number
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,8 @@ class AgentRecord:
 @dataclass(frozen=True, slots=True)
 class SeedResult:
     """The E.164 numbers of the seeded customers, each once, the fixed demo
-    customer's first."""
+    customer's first; ``pins``: (account digits, PIN) of the demo accounts that have
+    a telephone PIN (demo data only: see ``crm_store.seed``)."""
 
     numbers: tuple[str, ...] = field(default=())
+    pins: tuple[tuple[str, str], ...] = field(default=())

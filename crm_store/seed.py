@@ -191,6 +191,11 @@ def _account(rng: random.Random, taken: set[str]) -> str:
             return number
 
 
+# Demo accounts given a telephone PIN (identification by account + PIN in the IVR):
+# the fixed demo customer and the next ones. Each PIN costs one argon2 hash.
+PIN_ACCOUNTS = 10
+
+
 def seed_demo(
     store: Store, *, customers: int = 10_000, seed: int = 1, now: float | None = None
 ) -> SeedResult:
@@ -202,7 +207,7 @@ def seed_demo(
     returned. ``now`` defaults to the store's clock.
     """
     if store.count_customers() > 0:
-        return SeedResult(numbers=_existing_numbers(store))
+        return SeedResult(numbers=_existing_numbers(store), pins=_demo_pins(store))
     if customers <= 0:
         return SeedResult()
 
@@ -267,7 +272,24 @@ def seed_demo(
         if contact_rows:
             s.execute(insert(Contact), contact_rows)
 
-    return SeedResult(numbers=_unique(e164 for own in phones for _r, e164, _k in own))
+    for row in customer_rows[:PIN_ACCOUNTS]:
+        store.set_account_pin(row["account_number"], demo_pin(row["account_number"]))
+    return SeedResult(numbers=_unique(e164 for own in phones for _r, e164, _k in own),
+                      pins=_demo_pins(store))
+
+
+def demo_pin(account_number: str) -> str:
+    """The telephone PIN of a demo account: the last four digits of its number.
+    Predictable on purpose (demo data that simulated callers must know); real
+    customers choose their own with ``Store.set_account_pin``."""
+    return "".join(ch for ch in account_number if ch.isdigit())[-4:]
+
+
+def _demo_pins(store: Store) -> tuple[tuple[str, str], ...]:
+    with Session(store.engine) as s:
+        accounts = s.scalars(select(Customer.account_number)
+                             .where(Customer.pin_hash.is_not(None)).order_by(Customer.id))
+        return tuple(("".join(ch for ch in a if ch.isdigit()), demo_pin(a)) for a in accounts)
 
 
 def _history(

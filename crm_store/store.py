@@ -32,7 +32,7 @@ from .models import (
     PHONE_KINDS,
     TIERS,
     Agent,
-    Base,
+    AgentStateEntry,
     Contact,
     Customer,
     CustomerPhone,
@@ -80,6 +80,7 @@ _CONTACT_FIELDS = frozenset(
         "disposition",
         "notes",
         "channel",
+        "transferred_to",
     }
 )
 _CONTACT_TIMES = frozenset({"queued_at", "offered_at", "answered_at"})
@@ -155,7 +156,7 @@ def default_outcome(direction: str, queued: Any, answered: Any) -> str:
         return "answered"
     if queued is not None:
         return "abandoned_in_queue"
-    if direction == "outbound":
+    if direction in ("outbound", "callback"):
         return "unanswered"
     return "abandoned_in_ivr"
 
@@ -207,9 +208,14 @@ class Store:
         self.clock = clock  # only for created_at
         self._session = sessionmaker(engine, expire_on_commit=False)
 
-    def create_schema(self) -> None:
-        """Create the tables that do not exist yet."""
-        Base.metadata.create_all(self.engine)
+    def create_schema(self) -> str:
+        """Create the schema, or upgrade an existing one in place, with the migrations
+        of ``crm_store/migrations``; return the revision the database is now at. A
+        database made by the first release (no migrations yet) is recognised and
+        upgraded. Safe to call on every start: an up-to-date database is left as is."""
+        from .migrations import migrate
+
+        return migrate(self.engine)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -290,14 +296,43 @@ class Store:
             return None if row is None else _card(row)
 
     def customer_by_account(self, account_number: str) -> CustomerCard | None:
-        """The customer with this account number (as keyed in the IVR), or None."""
+        """The customer with this account number (as written, or its digits only, as
+        keyed in the IVR), or None."""
         with self._session() as s:
-            row = s.scalar(
-                select(Customer)
-                .where(Customer.account_number == account_number.strip())
-                .options(selectinload(Customer.phones))
-            )
+            row = _customer_by_account(s, account_number)
             return None if row is None else _card(row)
+
+    def set_account_pin(self, account_number: str, pin: str) -> None:
+        """Set the telephone PIN (4 to 12 digits) of the customer with this account
+        number (as written, or its digits only, as keyed in the IVR). Only an argon2
+        hash is kept. ValueError for a malformed PIN, CustomerNotFound for no such
+        account; neither message holds the PIN."""
+        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
+            raise ValueError("a PIN must be 4 to 12 digits")
+        digest = PASSWORD_HASHER.hash(pin)
+        with self._session.begin() as s:
+            row = _customer_by_account(s, account_number)
+            if row is None:
+                raise CustomerNotFound(f"no customer with account number {account_number!r}")
+            row.pin_hash = digest
+
+    def verify_account_pin(self, account_number: str, pin: str) -> bool:
+        """True if ``pin`` is the PIN of this account (as written, or its digits only).
+        An unknown account, or one without a PIN, costs one hash check too, so timing
+        does not tell which accounts exist."""
+        with self._session() as s:
+            row = _customer_by_account(s, account_number)
+            stored = None if row is None else row.pin_hash
+        if not stored:
+            _burn_one_verify(pin)
+            return False
+        try:
+            return PASSWORD_HASHER.verify(stored, pin)
+        except VerifyMismatchError:
+            return False
+        except (VerificationError, InvalidHashError):
+            log.warning("an account has an unreadable PIN hash; PIN refused")
+            return False
 
     def recent_contacts(self, customer_id: int, *, limit: int = 5) -> list[ContactSummary]:
         """The ``limit`` newest closed contacts of a customer, newest first."""
@@ -400,9 +435,13 @@ class Store:
         arrived_at: float,
         channel: str = "",
         dnis: str = "",
+        parent_call_id: str | None = None,
+        customer_id: int | None = None,
+        agent_id: int | None = None,
     ) -> ContactRecord:
-        """Write the contact row of a call that just arrived. Opening a call id that
-        already has a row returns that row unchanged."""
+        """Write the contact row of a call that just arrived (or that we place:
+        ``outbound``, or ``callback`` with the ``parent_call_id`` it was asked from).
+        Opening a call id that already has a row returns that row unchanged."""
         if direction not in CONTACT_DIRECTIONS:
             raise ValueError(
                 f"direction {direction!r} is not one of {', '.join(CONTACT_DIRECTIONS)}"
@@ -419,6 +458,9 @@ class Store:
                     caller_number=caller_number,
                     caller_e164=normalize(caller_number, self.region),
                     dnis=dnis,
+                    parent_call_id=parent_call_id,
+                    customer_id=customer_id,
+                    agent_id=agent_id,
                     arrived_at=_dt(arrived_at),
                     queue="",
                     ivr="[]",
@@ -516,8 +558,19 @@ class Store:
         with self._session() as s:
             return s.scalar(query) or 0
 
-    def save_wrapup(self, call_id: str, *, agent_id: int, disposition: str, notes: str) -> None:
-        """Save the disposition and notes of a contact; only its agent may."""
+    def save_wrapup(
+        self,
+        call_id: str,
+        *,
+        agent_id: int,
+        disposition: str,
+        notes: str,
+        callback_at: float | None = None,
+        callback_number: str | None = None,
+    ) -> ContactRecord:
+        """Save the disposition and notes of a contact, and the callback promised
+        (epoch seconds and number; None for none); only its agent may. Saving again
+        replaces what was saved. Returns the contact as saved."""
         with self._session.begin() as s:
             row = _locked_contact(s, call_id)
             if row.agent_id is None or row.agent_id != agent_id:
@@ -527,6 +580,40 @@ class Store:
                 )
             row.disposition = disposition
             row.notes = notes
+            row.callback_at = _dt(callback_at)
+            row.callback_number = callback_number if callback_at is not None else None
+            s.flush()
+            return _contact_record(row)
+
+    # ----------------------------------------------------------- agent state log
+
+    def log_agent_states(self, entries: Iterable[tuple]) -> int:
+        """Append agent state transitions: ``(agent_id, at, state, previous, reason,
+        call_id)`` tuples, ``at`` in epoch seconds. Returns how many were written."""
+        rows = [AgentStateEntry(agent_id=int(agent_id), at=_dt(at), state=state,
+                                previous=previous or "", reason=reason or "",
+                                call_id=call_id)
+                for agent_id, at, state, previous, reason, call_id in entries]
+        if not rows:
+            return 0
+        with self._session.begin() as s:
+            s.add_all(rows)
+        return len(rows)
+
+    def agent_state_log(self, agent_id: int | None = None, *, since: float | None = None,
+                        limit: int = 10_000) -> list[dict[str, Any]]:
+        """Logged transitions, oldest first: dicts with ``agent_id``, ``at`` (epoch
+        seconds), ``state``, ``previous``, ``reason``, ``call_id``."""
+        query = select(AgentStateEntry).order_by(AgentStateEntry.at, AgentStateEntry.id)
+        if agent_id is not None:
+            query = query.where(AgentStateEntry.agent_id == int(agent_id))
+        if since is not None:
+            query = query.where(AgentStateEntry.at >= _dt(since))
+        with self._session() as s:
+            rows = s.scalars(query.limit(limit)).all()
+            return [{"agent_id": r.agent_id, "at": _ts(r.at), "state": r.state,
+                     "previous": r.previous, "reason": r.reason, "call_id": r.call_id}
+                    for r in rows]
 
     # -------------------------------------------------------------------- agents
 
@@ -676,6 +763,19 @@ def _dummy_hash() -> str:
     return PASSWORD_HASHER.hash(secrets.token_hex(16))
 
 
+def _customer_by_account(s: Session, account_number: str) -> Customer | None:
+    """The customer with this account number as written (``1815-1210-00``) or as
+    keyed on a phone, digits only (``1815121000``)."""
+    wanted = account_number.strip()
+    if not wanted:
+        return None
+    row = s.scalar(select(Customer).where(Customer.account_number == wanted))
+    if row is None and wanted.isdigit():
+        row = s.scalar(select(Customer).where(
+            func.replace(Customer.account_number, "-", "") == wanted).order_by(Customer.id))
+    return row
+
+
 def _burn_one_verify(password: str) -> None:
     try:
         PASSWORD_HASHER.verify(_dummy_hash(), password)
@@ -802,6 +902,7 @@ def _contact_record(row: Contact) -> ContactRecord:
         answered_at=_ts(row.answered_at),
         ended_at=_ts(row.ended_at),
         queue=row.queue,
+        transferred_to=row.transferred_to,
         agent_id=row.agent_id,
         ivr=_ivr_steps(row.ivr, row.call_id),
         outcome=row.outcome,
@@ -810,6 +911,9 @@ def _contact_record(row: Contact) -> ContactRecord:
         talk_s=row.talk_s,
         disposition=row.disposition,
         notes=row.notes,
+        parent_call_id=row.parent_call_id,
+        callback_at=_ts(row.callback_at),
+        callback_number=row.callback_number,
     )
 
 

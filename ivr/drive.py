@@ -64,6 +64,10 @@ async def run_flow(session, runner: FlowRunner, lookup_fn: LookupFn, clock) -> F
             log.error("IVR command {verb} refused ({code}); the caller goes to the "
                       "fallback queue", verb=step.words[0], code=e.result.code)
             return runner.fail(f"{step.words[0]} refused", clock.seconds())
+        if getattr(session, "hung_up", False):
+            # Asterisk sent HANGUP before this reply: the caller left before the
+            # command ran (commands allowed on a dead channel still answer 200).
+            result = _HungUp()
         step = runner.on_result(result, clock.seconds())
     return step
 
@@ -71,6 +75,13 @@ async def run_flow(session, runner: FlowRunner, lookup_fn: LookupFn, clock) -> F
 def _first(lookup) -> Any:
     customers = getattr(lookup, "customers", ())
     return customers[0] if customers else None
+
+
+def _customer_if_pin(store, account: str, pin: str) -> Any:
+    """The customer of ``account`` if ``pin`` is its PIN, else None (on the pool)."""
+    if not store.verify_account_pin(account, pin):
+        return None
+    return store.customer_by_account(account)
 
 
 def crm_lookup(db, queue_wait: Callable[[str], float | None] | None = None) -> LookupFn:
@@ -84,12 +95,7 @@ def crm_lookup(db, queue_wait: Callable[[str], float | None] | None = None) -> L
         if kind == "account":
             return db.do(Store.customer_by_account, args["account"])
         if kind == "account_pin":
-            verify = getattr(Store, "verify_account_pin", None)
-            if verify is None:
-                log.warn("the CRM store cannot check PINs; account {account} not verified",
-                         account=args["account"][:4] + "…")
-                return None
-            return db.do(verify, args["account"], args["pin"])
+            return db.do(_customer_if_pin, args["account"], args["pin"])
         if kind == "queue_wait":
             return queue_wait(args["queue"]) if queue_wait is not None else None
         log.warn("unknown IVR lookup {kind}", kind=kind)

@@ -7,7 +7,8 @@ account and PIN right?"): the adapter answers it with ``on_lookup(answer, now)``
 The runner never touches a socket, a database or a clock. ``MenuRunner`` runs the
 fixed menu of the settings; ``FlowRunner`` runs declarative flows (``ivr.model``).
 ``path`` records every node visited with its time and input (secrets masked), for
-the contact log and the screen-pop.
+the contact log and the screen-pop; a caller hanging up adds a last ``hangup`` step
+naming the ``node`` they left from. Each node starts by setting ``IVR_NODE``.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ SECRET_KEYS = frozenset({"pin", "password", "secret"})
 MAX_QUIET_STEPS = 100
 #: Keys that interrupt a prompt played with barge-in.
 BARGE_KEYS = "0123456789*#"
+#: The channel variable set to the node id as the flow enters each node.
+NODE_VARIABLE = "IVR_NODE"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -234,7 +237,8 @@ class FlowRunner:
         except StopIteration as stop:
             return stop.value
         except _Gone:
-            self._record("hangup", "", f"caller hung up at {self.node or 'start'}")
+            self._record("hangup", "", f"caller hung up at {self.node or 'start'}",
+                         node=self.node)
             return self._finish(None, "hangup")
         except _Broken as e:
             return self.fail(str(e), now)
@@ -251,8 +255,9 @@ class FlowRunner:
             node=self.node, target=target, customer=self.customer, wait=wait)
         return self.finished
 
-    def _record(self, step: str, input: str, label: str) -> None:
-        self.path.append({"step": step, "at": self._now, "input": input, "label": label})
+    def _record(self, step: str, input: str, label: str, **extra: str) -> None:
+        self.path.append({"step": step, "at": self._now, "input": input, "label": label,
+                          **extra})
 
     # ---------------------------------------------------------- primitives
 
@@ -298,6 +303,9 @@ class FlowRunner:
             if node is None:
                 raise _Broken(f"node {node_id!r} does not exist")
             self.node = node.id
+            # The node marker: Asterisk (and AMI's VarSet) shows where each caller is,
+            # and a caller who hangs up here is recorded here.
+            yield from self._cmd("SET VARIABLE", NODE_VARIABLE, node.id)
             if node.kind in m.INPUT_KINDS:
                 self._quiet = 0
             else:

@@ -17,7 +17,18 @@
 Pure: every method takes ``now`` and returns what happened (``AgentStateChanged``,
 ``CallOverflowed``, ``CallRejected`` events and ``OfferCall``, ``StartWrapUp``
 commands) for the adapter to carry out. ``tick(now)`` applies time-driven changes
-(expansion steps, maximum wait); ``next_due()`` says when the next one falls.
+(expansion steps, maximum wait, callback retries); ``next_due()`` says when the next
+one falls.
+
+Callbacks (virtual hold): a waiting caller who asks to be called back hangs up but
+keeps their place (``request_callback``): the entry is renamed to the callback and
+stays where it was (priority, arrival), without a maximum wait. When an agent is
+chosen it is offered like a call (``OfferCall`` with ``kind="callback"``); the
+adapter rings the agent first, then the customer. The agent not answering is a
+ring-no-answer as for any call (``offer_failed``); the customer not answering
+(``callback_failed``) frees the agent and either parks the callback for
+``callback_policy.retry_s`` before it takes its place again, or gives it up after
+``callback_policy.attempts`` attempts.
 """
 
 from __future__ import annotations
@@ -28,21 +39,38 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from callcenter.events import CallOverflowed, CallRejected, OfferCall, StartWrapUp
+from callcenter.events import (
+    CallbackGivenUp,
+    CallbackRescheduled,
+    CallOverflowed,
+    CallRejected,
+    OfferCall,
+    StartWrapUp,
+)
 from routing.agents import AgentMachine, IllegalTransition, State
 from routing.queues import QueueConfig, needs_at, parse_skills
 
-__all__ = ["Router", "Waiting", "UnknownAgent", "IllegalTransition", "estimate_wait"]
+__all__ = ["Router", "Waiting", "UnknownAgent", "IllegalTransition", "estimate_wait",
+           "CallbackPolicy"]
 
 _EMPTY: frozenset = frozenset()
 _key = attrgetter("key")
-_STEP, _MAX_WAIT = 0, 1
+_STEP, _MAX_WAIT, _RETRY = 0, 1, 2
 _STAFFED = frozenset({State.READY, State.RESERVED, State.ON_CALL, State.ON_HOLD,
                       State.WRAP_UP})
 
 
 class UnknownAgent(KeyError):
     pass
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    """How often a callback's customer is dialled (``attempts`` in all), and how long
+    a callback waits after an unanswered attempt before it takes its place again."""
+
+    attempts: int = 3
+    retry_s: float = 60.0
 
 
 @dataclass(eq=False)
@@ -64,6 +92,9 @@ class Waiting:
     overdue: bool = False
     epoch: int = 0
     key: tuple = ()
+    callback: bool = False  # a callback: the customer is to be dialled
+    attempts: int = 0  # callback attempts the customer did not answer
+    parked: bool = False  # a callback waiting for its retry time: not offered
 
     @property
     def sort_key(self) -> tuple:
@@ -119,6 +150,7 @@ class Router:
         self._timers: list = []
         self._rr: dict[str, int] = {}
         self._seq = 0
+        self.callback_policy = CallbackPolicy()
 
     # ------------------------------------------------------------------ agents
 
@@ -251,6 +283,60 @@ class Router:
             return [self._do(agent_id, "answer", now)]
         return []
 
+    def request_callback(self, call_id: str, callback_id: str, now: float) -> list:
+        """The waiting caller ``call_id`` asked to be called back: ``callback_id``
+        takes the call's place in its queue (the call itself is no longer waiting).
+        Refused (``ValueError``) for a call not waiting or already ringing an agent."""
+        w = self.waiting.get(call_id)
+        if w is None:
+            raise ValueError(f"call {call_id} is not waiting")
+        if w.offered_to is not None:
+            raise ValueError(f"call {call_id} is being offered to an agent")
+        if callback_id in self.waiting:
+            raise ValueError(f"callback {callback_id} is already waiting")
+        self._leave(w)
+        del self.waiting[call_id]
+        w.call_id = callback_id
+        w.callback = True
+        w.overdue = False
+        w.epoch += 1  # the call's timers no longer apply
+        self.waiting[callback_id] = w
+        insort(self._in_queue[w.queue], w, key=_key)
+        self._index_call(w)
+        self._schedule_step(w)
+        return self._match_call(w, now)
+
+    def callback_failed(self, callback_id: str, agent_id: str, now: float) -> list:
+        """The customer of a callback did not answer (busy, no answer, unreachable):
+        the agent reserved for it is free again, and the callback is parked until
+        its retry (``CallbackRescheduled``) or given up (``CallbackGivenUp``)."""
+        if self.offers.get(callback_id) != agent_id:
+            return []  # stale news: the agent left, the offer is over
+        del self.offers[callback_id]
+        out = []
+        machine = self.agents.get(agent_id)
+        if machine and machine.state is State.RESERVED and machine.call_id == callback_id:
+            out.append(self._do(agent_id, "cancel", now))
+        w = self.waiting.get(callback_id)
+        if w is None or not w.callback:
+            return out + (self._match_agent(agent_id, now) if machine else [])
+        w.offered_to = None
+        w.attempts += 1
+        policy = self.callback_policy
+        if w.attempts >= policy.attempts:
+            del self.waiting[callback_id]
+            self._leave(w)
+            out.append(CallbackGivenUp(callback_id, w.queue, w.attempts, now))
+        else:
+            w.parked = True
+            w.epoch += 1
+            due = now + policy.retry_s
+            self._timer(due, w, _RETRY)
+            out.append(CallbackRescheduled(callback_id, w.queue, w.attempts, due, now))
+        if machine is not None:
+            out += self._match_agent(agent_id, now)
+        return out
+
     def call_finished(self, agent_id: str, now: float) -> list:
         """The agent's call ended: wrap-up starts (``StartWrapUp`` says for how long;
         none when the queue has no wrap-up time)."""
@@ -292,10 +378,17 @@ class Router:
             w = self.waiting.get(call_id)
             if w is None or w.epoch != epoch:
                 continue
-            if kind == _STEP:
+            if kind == _RETRY:
+                w.parked = False
+                self._index_call(w)
+                self._schedule_step(w)
+                out += self._match_call(w, now)
+            elif kind == _STEP:
                 self._expand(w, now)
                 if w.offered_to is None:
                     out += self._match_call(w, now)
+            elif w.callback:
+                continue  # nobody is on the line: no maximum wait
             elif w.offered_to is not None:
                 w.overdue = True  # decided if the offer fails
             else:
@@ -441,7 +534,7 @@ class Router:
         self._schedule_step(w)
 
     def _index_call(self, w: Waiting) -> None:
-        if w.offered_to is not None or w.call_id in self._bucket:
+        if w.offered_to is not None or w.parked or w.call_id in self._bucket:
             return
         bucket = (w.queue, w.needs[0][0] if w.needs else None)
         self._bucket[w.call_id] = bucket
@@ -528,7 +621,7 @@ class Router:
         return best
 
     def _match_call(self, w: Waiting, now: float) -> list:
-        if w.offered_to is not None:
+        if w.offered_to is not None or w.parked:
             return []
         agent_id = self._best_agent(w, now)
         if agent_id is None:
@@ -548,7 +641,8 @@ class Router:
         self._unindex_call(w)
         w.offered_to = agent_id
         self.offers[w.call_id] = agent_id
-        return [changed, OfferCall(w.call_id, agent_id, w.queue)]
+        return [changed, OfferCall(w.call_id, agent_id, w.queue,
+                                   "callback" if w.callback else "call")]
 
     def _requeue(self, call_id: str, now: float) -> list:
         w = self.waiting.get(call_id)

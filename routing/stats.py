@@ -11,6 +11,9 @@ on the day and minute of its outcome (answered or abandoned).
 - ASA: mean wait of answered calls; AHT: mean talk + hold + wrap-up of handled calls;
 - abandon rate: abandoned (not short) / (answered + abandoned (not short));
 - occupancy (all agents): time working contacts / (that + time ready).
+
+``HalfHours`` keeps today's calls per queue in half-hour slots of the local day (for
+the wallboard's charts); at midnight it starts again with an empty day.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from collections import Counter
 from callcenter.events import AgentStateChanged, QueueStatsUpdated
 from routing.agents import BUSY_STATES, State
 
-__all__ = ["Stats", "queue_updates", "WINDOW_MINUTES"]
+__all__ = ["HalfHours", "Stats", "queue_updates", "SLOT_S", "WINDOW_MINUTES"]
 
 WINDOW_MINUTES = 15
 _DAY = 86400.0
 _BUSY = frozenset(s.value for s in BUSY_STATES)
 _ALL = "*"
+SLOT_S = 1800.0  # a half hour
 
 
 class Stats:
@@ -36,6 +40,7 @@ class Stats:
         self._minutes: dict[int, dict[str, Counter]] = {}
         self._days: dict[int, dict[str, Counter]] = {}
         self._agents: dict[str, tuple[str, float]] = {}  # agent -> (state, since)
+        self.halfhours = HalfHours(utc_offset_s=utc_offset_s)
 
     # ---------------------------------------------------------------- input
 
@@ -43,11 +48,14 @@ class Stats:
         cfg = self.queues.get(queue)
         within = cfg is not None and wait_s <= cfg.service_level_s
         self._add(queue, now, offered=1, answered=1, answered_in_sl=int(within), wait_s=wait_s)
+        self.halfhours.add(queue, now, offered=1, answered=1, answered_in_sl=int(within))
 
     def call_abandoned(self, queue: str, wait_s: float, now: float) -> None:
         cfg = self.queues.get(queue)
         short = cfg is not None and wait_s < cfg.short_abandon_s
-        self._add(queue, now, offered=1, **({"short_abandoned": 1} if short else {"abandoned": 1}))
+        outcome = {"short_abandoned": 1} if short else {"abandoned": 1}
+        self._add(queue, now, offered=1, **outcome)
+        self.halfhours.add(queue, now, offered=1, **outcome)
 
     def call_handled(self, queue: str, handle_s: float, now: float) -> None:
         """Talk + hold + wrap-up of one call, once its wrap-up is over."""
@@ -114,6 +122,55 @@ class Stats:
         today = (minute * 60) // int(_DAY)
         for d in [d for d in self._days if d < today - 1]:
             del self._days[d]
+
+
+class HalfHours:
+    """Today's calls per queue in half-hour slots of the local day.
+
+    A call counts in the slot of its outcome (answered or abandoned), like the day
+    figures of ``Stats``. Slot ``i`` starts ``i * 30`` minutes after local midnight
+    (``utc_offset_s`` east of UTC). Only today is kept: the first outcome or reading
+    of a new day drops yesterday's slots, and an outcome dated before today (reported
+    late) is ignored rather than counted in today's chart.
+    """
+
+    FIELDS = ("offered", "answered", "answered_in_sl", "abandoned", "short_abandoned")
+
+    def __init__(self, *, utc_offset_s: float = 0.0):
+        self.offset = utc_offset_s
+        self._day: int | None = None
+        self._slots: dict[str, dict[int, Counter]] = {}  # queue -> slot -> counts
+
+    def add(self, queue: str, now: float, **counts: int) -> None:
+        day, slot = self.where(now)
+        if not self._roll(day):
+            return
+        self._slots.setdefault(queue, {}).setdefault(slot, Counter()).update(counts)
+
+    def where(self, t: float) -> tuple[int, int]:
+        """(local day number, slot 0..47) of the time ``t``."""
+        local = t + self.offset
+        return int(local // _DAY), int((local % _DAY) // SLOT_S)
+
+    def today(self, now: float) -> dict:
+        """``day`` (days since 1970-01-01, local), ``day_start`` (epoch seconds of
+        local midnight), ``slot`` (the current one) and ``queues``: queue -> slot ->
+        counts (``FIELDS``, zeros included), only for slots that saw a call."""
+        day, slot = self.where(now)
+        self._roll(day)
+        queues = {
+            queue: {i: {f: int(c[f]) for f in self.FIELDS} for i, c in sorted(slots.items())}
+            for queue, slots in self._slots.items()
+        } if self._day == day else {}
+        return {"day": day, "day_start": day * _DAY - self.offset, "slot": slot,
+                "queues": queues}
+
+    def _roll(self, day: int) -> bool:
+        """Move on to ``day`` if it is later; False if ``day`` is already past."""
+        if self._day is None or day > self._day:
+            self._day = day
+            self._slots = {}
+        return day == self._day
 
 
 def _derive(c: Counter, occupancy: Counter) -> dict:

@@ -22,12 +22,15 @@ from callcenter.ami.protocol import ActionResult, Headers
 __all__ = [
     "atxfer",
     "blind_transfer",
+    "bridge",
+    "cancel_atxfer",
     "command",
     "core_show_channels",
     "getvar",
     "hangup",
     "mix_monitor",
     "originate",
+    "play_dtmf",
     "queue_add",
     "queue_pause",
     "queue_remove",
@@ -170,6 +173,32 @@ def blind_transfer(ami: ActionSender, channel: str, exten: str, context: str
     """Blind transfer: the party bridged with ``channel`` goes to ``exten@context``."""
     return ami.send_action("BlindTransfer", _pairs(Channel=channel, Context=context,
                                                    Exten=exten))
+
+
+def cancel_atxfer(ami: ActionSender, channel: str) -> Deferred[ActionResult]:
+    """Abandon the attended transfer ``channel`` (the transferer) started: the
+    consultation is hung up and the transferer is back with the held party. Asterisk
+    uses the ``atxferabort`` feature for it: without one configured, this fails."""
+    return ami.send_action("CancelAtxfer", _pairs(Channel=channel))
+
+
+def bridge(ami: ActionSender, channel1: str, channel2: str, tone: str | None = None
+           ) -> Deferred[ActionResult]:
+    """Bridge two existing channels (each leaves its dialplan or bridge). ``tone``:
+    ``no``, ``Channel1``, ``Channel2`` or ``Both``."""
+    return ami.send_action("Bridge", _pairs(Channel1=channel1, Channel2=channel2,
+                                            Tone=tone))
+
+
+def play_dtmf(ami: ActionSender, channel: str, digit: str, duration_ms: int | None = None,
+              receive: bool | None = None) -> Deferred[ActionResult]:
+    """Play one DTMF ``digit`` on ``channel``; with ``receive`` Asterisk acts as if the
+    digit came in on ``channel`` (then a bridge passes it on to the other party)."""
+    if len(digit) != 1 or digit not in "0123456789*#ABCDabcd":
+        return defer.fail(LocalProtocolError(f"not one DTMF digit: {digit!r}"))
+    return ami.send_action("PlayDTMF", _pairs(
+        Channel=channel, Digit=digit, Duration=duration_ms,
+        Receive=None if receive is None else _flag(receive)))
 
 
 def mix_monitor(ami: ActionSender, channel: str, file: str, options: str | None = None,

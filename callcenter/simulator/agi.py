@@ -28,6 +28,7 @@ AGI_VERSION = "22.10.1"
 SAMPLE_RATE = 8000
 DEAD_TEXT = "Command Not Permitted on a dead channel or intercepted channel"
 DIGITS = "0123456789*#ABCD"
+VOICEMAIL_MAX = 60.0  # seconds: the longest message a simulated caller may leave
 
 USAGE = {
     "WAIT FOR DIGIT": (
@@ -202,8 +203,21 @@ class AgiSession:
         line = line.rstrip("\r")
         if not line.strip() or self.closed:
             return
+        self._heard(line)
         self.lines.append(line)
         self._pump()
+
+    def _heard(self, line: str) -> None:
+        """Tell the scripted caller where the IVR is (``SET VARIABLE IVR_NODE x``):
+        a caller who hangs up there does so before the command runs, so Asterisk's
+        ``HANGUP`` line comes ahead of the reply."""
+        call = self.chan.call
+        if call is None or self.dead:
+            return
+        words = split_args(line)
+        if [w.upper() for w in words[:2]] == ["SET", "VARIABLE"] and len(words) > 3 \
+                and words[2] == "IVR_NODE":
+            self.pbx.node_entered(call, words[3])
 
     def connection_lost(self) -> None:
         if self.closed:
@@ -435,9 +449,21 @@ class AgiSession:
         return ok(f"200 result={ord(digit) if reason == 'digit' else 0} endpos={endpos}")
 
     async def cmd_say(self, args: list[str], line: str) -> Reply | str:
+        verb = " ".join(split_args(line)[:2]).upper()
         if not args:
-            return "SAY NUMBER"
-        reason, _, _ = await self.pbx.wait(self.chan, 0.25 * len(args[0]))
+            return verb
+        # Asterisk says one sound per character (digits/4, digits/2): a quarter second
+        # each here. Escape digits stop it; the result is the key's ASCII code.
+        escape = args[1] if len(args) > 1 else ""
+        pbx, call = self.pbx, self.chan.call
+        pbx.moh_stop(self.chan)
+        if call is not None:
+            pbx.prompt_played(call, "say/" + verb.split()[-1].lower())
+            if escape:
+                pbx.digits_wanted(self.chan)
+        reason, _, digit = await pbx.wait(self.chan, 0.25 * len(args[0]), escape or None)
+        if reason == "digit":
+            return ok(f"200 result={ord(digit)}")
         if reason != "timeout":
             return Reply("200 result=-1\n", -1, "Failure")
         return ok("200 result=0")
@@ -530,6 +556,13 @@ class AgiSession:
                 return Reply("200 result=-1\n", 200, "Unknown Result") if gone else ok(
                     "200 result=0"
                 )
+            if app == "bridge":
+                if not params or not params[0]:
+                    return Reply("200 result=-1\n", 200, "Unknown Result")
+                await pbx.bridge_app(chan, params[0])
+                gone = chan.hangup_requested or not chan.alive or chan.goto is not None
+                return Reply("200 result=-1\n", 200, "Unknown Result") if gone else ok(
+                    "200 result=0")
             if app in ("musiconhold", "wait", "playback"):
                 if app == "musiconhold":
                     pbx.moh_start(chan, params[0] if params and params[0] else "default")
@@ -549,6 +582,10 @@ class AgiSession:
                 if app == "playback":
                     pbx.set_var(chan, "PLAYBACKSTATUS", "SUCCESS")
                 return ok("200 result=0")
+            if app == "background":
+                return await self._background(params)
+            if app == "voicemail":
+                return await self._voicemail(params)
             if app in ("noop", "verbose", "log", "ringing", "progress"):
                 return ok("200 result=0")
             if app == "set" and params and "=" in data:
@@ -558,6 +595,42 @@ class AgiSession:
             return Reply("200 result=-2\n", 200, "Unknown Result")
         finally:
             chan.app, chan.app_data = saved
+
+    async def _background(self, params: list[str]) -> Reply:
+        """``Background(file[&file2...])``: play while listening for any key; a key
+        ends it (0), so does the end of the files (0); a hang-up gives -1."""
+        pbx, chan = self.pbx, self.chan
+        for name in (params[0] if params else "").split("&"):
+            if not name:
+                continue
+            reason, _, _ = await self._play(name, DIGITS)
+            if reason == "digit":
+                break
+            if reason != "timeout":
+                return Reply("200 result=-1\n", 200, "Unknown Result")
+        pbx.set_var(chan, "BACKGROUNDSTATUS", "SUCCESS")
+        return ok("200 result=0")
+
+    async def _voicemail(self, params: list[str]) -> Reply:
+        """``VoiceMail(box@context,options)``: the greeting (``vm-intro``, skipped with
+        option ``s``), then the caller's message, which ends when they hang up (-1, as
+        Asterisk's VoiceMail returns on hang-up) or after ``voicemail_max`` (0)."""
+        pbx, chan = self.pbx, self.chan
+        if not params or not params[0]:
+            pbx.set_var(chan, "VMSTATUS", "FAILED")
+            return ok("200 result=0")
+        options = params[1] if len(params) > 1 else ""
+        if "s" not in options:
+            reason, _, _ = await self._play("vm-intro", None)
+            if reason != "timeout":
+                return Reply("200 result=-1\n", 200, "Unknown Result")
+        if chan.call is not None:
+            pbx.message_started(chan.call)
+        reason, _, _ = await pbx.wait(chan, VOICEMAIL_MAX)
+        pbx.set_var(chan, "VMSTATUS", "SUCCESS")
+        if reason != "timeout":
+            return Reply("200 result=-1\n", 200, "Unknown Result")
+        return ok("200 result=0")
 
 
 def usage_reply(name: str) -> str:

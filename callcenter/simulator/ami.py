@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -104,6 +105,7 @@ class AMIServerProtocol(Protocol):
         if not self.authenticated and name not in ("login", "challenge", "logoff"):
             self.respond(msg, "Error", [("Message", "Permission denied")])
             return
+        self.factory.actions.append(msg)
         handler = getattr(self, "action_" + name, None)
         if handler is None:
             self.bad_request(action)
@@ -237,6 +239,7 @@ class AMIServerProtocol(Protocol):
             variables=variables,
             timeout=timeout,
             respond=respond,
+            channel_id=(msg.get("ChannelId") or "").strip(),
         )
 
     def action_redirect(self, msg: Message) -> None:
@@ -537,6 +540,17 @@ class AMIServerProtocol(Protocol):
         else:
             self.respond(msg, "Error", [("Message", "Atxfer failed")])
 
+    def action_cancelatxfer(self, msg: Message) -> None:
+        """CancelAtxfer (the atxferabort feature on the transferer); not recorded: the
+        reply texts follow Atxfer's."""
+        chan = self._channel(msg)
+        if chan is None:
+            return
+        if self.pbx.cancel_attended_transfer(chan):
+            self.respond(msg, "Success", [("Message", "CancelAtxfer successfully queued")])
+        else:
+            self.respond(msg, "Error", [("Message", "No attended transfer to cancel")])
+
     def action_mixmonitor(self, msg: Message) -> None:
         chan = self._channel(msg)
         if chan is None:
@@ -567,7 +581,8 @@ class AMIServerProtocol(Protocol):
         def done() -> None:
             self.respond(msg, "Success", [("Message", "DTMF successfully queued")])
 
-        self.pbx.play_dtmf(chan, digit[0], duration, done)
+        self.pbx.play_dtmf(chan, digit[0], duration, done,
+                           receive=(msg.get("Receive") or "").strip().lower() in TRUE)
 
     def action_userevent(self, msg: Message) -> None:
         name = (msg.get("UserEvent") or "").strip()
@@ -651,6 +666,8 @@ class AMIServerFactory(Factory):
         self.rng = pbx.rng
         self.started = pbx.now()
         self.sessions: set[AMIServerProtocol] = set()
+        # The last actions received after login, oldest first (for tests).
+        self.actions: deque[Message] = deque(maxlen=1000)
         pbx.listeners.append(self.broadcast)
 
     def buildProtocol(self, addr: Any) -> AMIServerProtocol:

@@ -43,6 +43,13 @@ CAUSE_TEXT = {
 }
 CALLING_PRES = "0 (Presentation Allowed, Not Screened)"
 AGENTS_CONTEXT = "agents"
+CUSTOMERS_CONTEXT = "customers"  # the simulated customers' phones (click-to-dial, callbacks)
+# Call control contexts of the rendered dialplan (config/asterisk/extensions.conf.j2).
+HOLD_CONTEXT = "cc-hold"  # an agent's leg waits here while the caller hears music
+TRANSFER_CONTEXT = "cc-transfer"  # queue-<name>: back to the CTI; agent-<ext>: Dial
+OUTBOUND_CONTEXT = "outbound"  # a number: the external party
+CONSULT_CONTEXT = "cc-consult"  # agent-<ext>: Dial of that agent (AMI Atxfer)
+ATXFER_THREEWAY = "*3"  # features.conf atxferthreeway (Asterisk's default)
 VERSION = "22.10.1"
 
 
@@ -82,8 +89,16 @@ class CallerScript:
 
     ``digits`` maps a prompt file name (as played by STREAM FILE / GET DATA) or the
     0-based index of the digit read to the digits typed there; a list gives one entry
-    per replay of that prompt. ``patience`` is how long the caller waits (from answer)
-    for an agent before hanging up; ``talk_hangup_after`` how long they talk."""
+    per replay of that prompt ("" types nothing: the read times out; ``#`` ends a GET
+    DATA read early). ``SAY NUMBER``/``SAY DIGITS`` play as the prompts ``say/number``
+    and ``say/digits``. ``patience`` is how long the caller waits (from answer) for an
+    agent before hanging up; ``talk_hangup_after`` how long they talk.
+
+    Hang-up points: ``hangup_at`` is a prompt name (the caller hangs up halfway
+    through its first playing) or ``node:<id>`` (the caller hangs up as the IVR sets
+    ``IVR_NODE`` to that node, before the command runs); ``hangup_after`` hangs up
+    that many seconds after answer, wherever the call is. A caller who reaches
+    voicemail speaks for ``message_seconds`` and hangs up."""
 
     number: str
     name: str = ""
@@ -95,6 +110,9 @@ class CallerScript:
     send_dtmf: str = ""
     send_dtmf_after: float = 2.0
     hold_after_dtmf: float | None = None
+    hangup_at: str | None = None
+    hangup_after: float | None = None
+    message_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,7 @@ class Channel:
     on_hangup: list[Callable[[], None]] = field(default_factory=list)
     after_finish: list[Callable[[], None]] = field(default_factory=list)
     on_dial_begin: list[Callable[[], None]] = field(default_factory=list)
+    on_answered: list[Callable[[], None]] = field(default_factory=list)  # its Dial answered
     call: SimulatedCall | None = None
     monitors: int = 0
 
@@ -185,6 +204,20 @@ class Bridge:
 
 
 @dataclass(eq=False)
+class _Atxfer:
+    """An attended transfer in progress (AMI Atxfer of ``transferer``)."""
+
+    transferer: Channel  # the agent's leg
+    transferee: Channel  # its bridge peer: the caller, on hold meanwhile
+    orig: Bridge  # the caller's bridge
+    consult: Bridge  # the transferer and the consult leg
+    one: Channel  # the consult leg (Local ;1) in the consult bridge
+    two: Channel  # its ;2 half, running the consult dialplan
+    state: str = "calling"  # calling | consulting | threeway | done
+    digits: str = ""
+
+
+@dataclass(eq=False)
 class _Wait:
     deferred: defer.Deferred
     digits: str | None
@@ -210,6 +243,8 @@ class SimulatedCall:
     timers: list[Any] = field(default_factory=list)
     gave_up: bool = False
     caller_first: bool = False
+    nodes: list[str] = field(default_factory=list)  # IVR_NODE values, in order
+    hangup_armed: bool = False
 
     @property
     def linkedid(self) -> str:
@@ -274,6 +309,11 @@ class Pbx:
             "agi_failures": 0,
         }
         self.on_call_ended: list[Callable[[SimulatedCall], None]] = []
+        # Every AMI Originate asked of the PBX, as its headers (for tests).
+        self.originates: list[dict[str, str]] = []
+        # Customers' phones dialled through [outbound] by an Originate (callbacks,
+        # click-to-dial), by number; a number not listed answers after 1 s.
+        self.customer_phones: dict[str, CustomerPhone] = {}
         self._channel_counter = 0
         self._release_depth = 0
         self._pending_devices: list[str] = []
@@ -284,6 +324,7 @@ class Pbx:
         self.queue_app = QueueApp(self, dict(queues))
         self.fallback_queue = fallback_queue
         self.device_states: dict[str, bool] = {}
+        self.atxfers: dict[str, _Atxfer] = {}  # transferer channel -> its attended transfer
         self.hints: dict[str, str] = {}
         for ext in list(self.phones) + [m.extension for q in self.queues.values() for m in q.members]:
             self.hints.setdefault(ext, f"Local/{ext}@{AGENTS_CONTEXT}")
@@ -366,14 +407,17 @@ class Pbx:
         return uid
 
     def new_pair(
-        self, base: str, context: str, exten: str, linkedid: str | None = None
+        self, base: str, context: str, exten: str, linkedid: str | None = None,
+        uniqueid: str = "",
     ) -> tuple[Channel, Channel]:
-        """A Local channel pair ``Local/<base>-NNNNNNNN;1/;2`` with its Newchannel events."""
+        """A Local channel pair ``Local/<base>-NNNNNNNN;1/;2`` with its Newchannel events.
+        ``uniqueid``: the ;1 half's (Originate ``ChannelId``); the ;2 half's is then
+        ``<uniqueid>;2``, as Asterisk's core_unreal makes it."""
         suffix = f"{self._channel_counter:08x}"
         self._channel_counter += 1
         now = self.now()
-        uid1 = self._new_uniqueid()
-        uid2 = self._new_uniqueid()
+        uid1 = uniqueid or self._new_uniqueid()
+        uid2 = f"{uniqueid};2" if uniqueid else self._new_uniqueid()
         linked = linkedid or uid1
         device = f"Local/{base}"
         one = Channel(f"Local/{base}-{suffix};1", uid1, linked, 0, context, exten, device, now)
@@ -766,6 +810,7 @@ class Pbx:
         self.set_var(caller, "DIALEDPEERNAME", one.name)
         self.set_var(caller, "DIALEDPEERNUMBER", f"{ext}@{AGENTS_CONTEXT}/n")
         self.dial_event("DialEnd", caller, one, DialStatus="ANSWER")
+        self._run_hooks(caller.on_answered)
         answered = self.now()
         bridge = self.new_bridge()
         self.device_state(one.device)
@@ -782,6 +827,17 @@ class Pbx:
             self.agent_answered(caller.call, ext)
         reason, who, _ = await self.wait([caller, one], None)
         self.cancel(talk_timer)
+        x = self.atxfers.get(one.name)
+        if x is not None and who is one and not self._moved_away(one):
+            # The agent hung up during an attended transfer: it completes.
+            peer = self._atxfer_complete(x)
+            one.runner = False
+            self.release(one, one.cause)
+            if peer is not None:
+                return await self._after_atxfer(caller, peer, bridge, answered, started)
+            x = None
+        elif x is not None:
+            self._atxfer_abandoned(x)
         self.clear_bridgepeers(bridge)
         ended_by = "agent" if who is one else "caller"
         dial_vars = {
@@ -790,6 +846,12 @@ class Pbx:
             "DIALEDTIME": str(int(self.now() - started)),
             "DIALEDTIME_MS": str(int((self.now() - started) * 1000)),
         }
+        if who is one and self._moved_away(one):
+            self._bridge_left_by(one, caller, bridge)
+            for key, value in dial_vars.items():
+                self.set_var(caller, key, value)
+            self.set_var(caller, "DIALSTATUS", "ANSWER")
+            return "ANSWER", "agent"
         if ended_by == "agent":
             self.leave_bridge(one)
             one.runner = False
@@ -813,6 +875,27 @@ class Pbx:
             self.release(one, 16)
         return "ANSWER", ended_by
 
+    async def _after_atxfer(self, caller: Channel, peer: Channel, bridge: Bridge,
+                            answered: float, started: float) -> tuple[str, str]:
+        """The caller's Dial() goes on with the transfer target until one hangs up."""
+        reason, who, _ = await self.wait([caller, peer], None)
+        self.clear_bridgepeers(bridge)
+        for chan in (caller, peer):
+            if chan.bridge is not None:
+                self.leave_bridge(chan)
+        self.destroy_bridge(bridge)
+        if peer.alive:
+            self.release(peer, peer.cause if who is peer else 16)
+        for key, value in {
+            "ANSWEREDTIME": str(int(self.now() - answered)),
+            "DIALEDTIME": str(int(self.now() - started)),
+        }.items():
+            if caller.alive:
+                self.set_var(caller, key, value)
+        if caller.alive and caller.goto is None:
+            self.set_var(caller, "DIALSTATUS", "ANSWER")
+        return "ANSWER", "agent" if who is peer else "caller"
+
     def _vanish(self, two: Channel, one: Channel) -> None:
         """A Local pair towards a missing extension: both halves die at once (21)."""
         for chan in (two, one):
@@ -829,24 +912,89 @@ class Pbx:
         return re.fullmatch(r"Local/[^@/]+@[^/]+(/n)?", channel) is not None
 
     def can_redirect(self, chan: Channel, context: str, exten: str) -> bool:
-        return (
-            chan.alive
-            and chan.runner
-            and not chan.hangup_requested
-            and chan.call is not None
-            and chan is chan.call.trunk
-            and context == "transfer"
-            and bool(exten)
-        )
+        if not chan.alive or not chan.runner or chan.hangup_requested or not exten:
+            return False
+        if context == HOLD_CONTEXT:  # an agent's leg, out of its bridge onto hold
+            return chan.bridge is not None and chan.call is not None and chan is not chan.call.trunk
+        return chan.call is not None and chan is chan.call.trunk and context == "transfer"
 
     def redirect(self, chan: Channel, context: str, exten: str) -> bool:
-        """AMI Redirect: move ``chan``'s dialplan. Only the inbound trunk side runs a
-        dialplan here; ``transfer,<ext>`` dials that agent."""
+        """AMI Redirect: move ``chan``'s dialplan. The inbound trunk side goes to
+        ``transfer,<ext>`` (dials that agent); an agent's bridged leg goes to
+        ``cc-hold`` (it waits there, its bridge dissolves and the caller's Dial returns)."""
         if not self.can_redirect(chan, context, exten):
             return False
         chan.goto = (context, exten)
         self.interrupt(chan, "redirect")
         return True
+
+    # ----------------------------------------------------------------- hold, Bridge()
+
+    @staticmethod
+    def _moved_away(chan: Channel) -> bool:
+        """``chan`` left its bridge for another dialplan place (an AMI Redirect)."""
+        return chan.goto is not None and chan.alive and not chan.hangup_requested
+
+    def _bridge_left_by(self, chan: Channel, other: Channel, bridge: Bridge) -> None:
+        """``chan`` was redirected out of a two-party bridge: the bridge dissolves (it
+        keeps fewer than two channels), ``other`` leaves it, and ``chan`` runs its new
+        dialplan place."""
+        if chan.bridge is not None:
+            self.leave_bridge(chan)
+        if other.bridge is not None:
+            self.leave_bridge(other)
+        self.destroy_bridge(bridge)
+        d = defer.Deferred.fromCoroutine(self._run_moved_leg(chan))
+        d.addErrback(lambda f: log.failure("redirected leg dialplan failed", f))
+
+    async def _run_moved_leg(self, chan: Channel) -> None:
+        """[cc-hold]: ``Wait()`` until hung up, or until a ``Bridge()`` takes the channel."""
+        context, exten = chan.goto or (HOLD_CONTEXT, "s")
+        chan.goto = None
+        chan.context, chan.exten, chan.priority = context, exten, 1
+        chan.app, chan.app_data = "Wait", "3600"
+        reason, _, _ = await self.wait(chan, None)
+        chan.app, chan.app_data = "", ""
+        if reason == "bridged":
+            return  # the bridge owns the channel now
+        chan.runner = False
+        if chan.alive:
+            self.release(chan, chan.cause if chan.hangup_requested else 16)
+
+    async def bridge_app(self, caller: Channel, target_name: str) -> str:
+        """``Bridge(<channel>)`` run by ``caller``: ``target`` leaves its dialplan and
+        both enter a new bridge until one hangs up or is moved. Returns BRIDGERESULT."""
+        target = self.channels.get(target_name) or next(
+            (c for c in self.channels.values() if c.uniqueid == target_name), None)
+        if target is caller:
+            self.set_var(caller, "BRIDGERESULT", "LOOP")
+            return "LOOP"
+        if target is None or not target.alive or target.hangup_requested:
+            self.set_var(caller, "BRIDGERESULT", "NONEXISTENT")
+            return "NONEXISTENT"
+        for entry in list(target.waits):
+            entry.fire(("bridged", target, ""))
+        self.moh_stop(caller)
+        bridge = self.new_bridge()
+        self.enter_bridge(bridge, target)
+        self.enter_bridge(bridge, caller)
+        self.set_var(target, "BRIDGEPEER", caller.name)
+        self.set_var(caller, "BRIDGEPEER", target.name)
+        reason, who, _ = await self.wait([caller, target], None)
+        self.clear_bridgepeers(bridge)
+        self.set_var(caller, "BRIDGERESULT", "SUCCESS")
+        if who is target and self._moved_away(target):
+            self._bridge_left_by(target, caller, bridge)
+            return "SUCCESS"
+        if caller.bridge is not None:
+            self.leave_bridge(caller)
+        if target.bridge is not None:
+            self.leave_bridge(target)
+        self.destroy_bridge(bridge)
+        target.runner = False
+        if target.alive:
+            self.release(target, target.cause if who is target else 16)
+        return "SUCCESS"
 
     # ----------------------------------------------------------------- transfers
 
@@ -882,17 +1030,179 @@ class Pbx:
         self._move(peer, context, exten)
         return True
 
+    # ----------------------------------------------------------------- attended transfer
+
     def attended_transfer(self, chan: Channel, context: str, exten: str) -> bool:
-        """AMI Atxfer of ``chan``, simplified: ``Hold`` on the transferer (as Asterisk
-        does, and no ``Unhold``), then the caller is sent to ``exten@context``."""
+        """AMI Atxfer of ``chan`` (the transferer), as Asterisk's attended transfer
+        feature does it: ``Hold`` on the transferer (and no ``Unhold``), music for its
+        bridge peer (the caller), the transferer moves to a new consult bridge with a
+        ``Local/<exten>@<context>`` pair whose ``;2`` half runs that dialplan place.
+        Then (``_atxfer_*``): the transferer hangs up: the target takes its place next
+        to the caller (``AttendedTransfer``); ``CancelAtxfer`` or the target hanging up
+        or not answering: the transferer is back with the caller; the ``*3`` feature
+        (atxferthreeway): all three in the caller's bridge."""
         peer = self._transfer(chan, context, exten)
-        if peer is None:
+        if peer is None or chan.bridge is None or chan.name in self.atxfers:
             return False
-        pairs = [("Event", "Hold"), ("Privilege", "call,all"), *chan.snapshot().items(),
-                 ("MusicClass", "")]
-        self.emit_raw(tuple(pairs))
-        self._move(peer, context, exten)
+        orig = chan.bridge
+        self._raw("Hold", [*chan.snapshot().items(), ("MusicClass", "")])
+        self.moh_start(peer)
+        self.leave_bridge(chan)
+        consult = self.new_bridge()
+        self.enter_bridge(consult, chan)
+        one, two = self.new_pair(f"{exten}@{context}", context, exten, chan.linkedid)
+        one.call = two.call = peer.call
+        x = _Atxfer(chan, peer, orig, consult, one, two)
+        self.atxfers[chan.name] = x
+        self.enter_bridge(consult, one)
+        one.after_finish.append(lambda: self._atxfer_target_gone(x))
+        two.runner = True
+        d = defer.Deferred.fromCoroutine(self._run_consult(x, context, exten))
+        d.addErrback(lambda f: log.failure("consult leg dialplan failed", f))
         return True
+
+    async def _run_consult(self, x: _Atxfer, context: str, exten: str) -> None:
+        """The consult leg's ``;2`` half runs ``exten@context``: ``cc-consult,agent-<ext>``
+        (and the lab's ``transfer,<ext>``) dial the agent's phone, ``outbound,<number>``
+        the number; anything else is an unknown extension."""
+        two = x.two
+        two.on_answered.append(lambda: self._atxfer_answered(x))
+        ring = self.globals.get("RING_TIMEOUT") or ""
+        timeout = float(ring) if ring.isdigit() else self.timings.dial_timeout
+        if context == OUTBOUND_CONTEXT:
+            two.app, two.app_data = "Dial", f"PJSIP/{exten}@trunk,60,T"
+            await self.dial_number(two, exten)
+        else:
+            ext = exten[len("agent-"):] if exten.startswith("agent-") else exten
+            if context in (CONSULT_CONTEXT, "transfer", AGENTS_CONTEXT) and ext:
+                target = f"Local/{ext}@{AGENTS_CONTEXT}/n"
+                two.app, two.app_data = "Dial", f"{target},{int(timeout)},tT"
+                await self.dial(two, target, timeout)
+        two.app, two.app_data = "", ""
+        self.finish(two)
+
+    def _atxfer_answered(self, x: _Atxfer) -> None:
+        """The consulted party answered: the consult leg is up."""
+        if x.state == "calling":
+            x.state = "consulting"
+        if x.one.alive:
+            self.new_state(x.two, 6)
+            self.new_state(x.one, 6)
+
+    def _atxfer_target_gone(self, x: _Atxfer) -> None:
+        """The consult leg hangs up (CancelAtxfer, no answer, the target hung up): the
+        transferer goes back to the caller, who hears no more music."""
+        one = x.one
+        if x.state == "done" or self.atxfers.get(x.transferer.name) is not x:
+            return
+        if x.state == "threeway":
+            x.state = "done"
+            del self.atxfers[x.transferer.name]
+            return  # the transferer and the caller stay in their bridge
+        x.state = "done"
+        del self.atxfers[x.transferer.name]
+        chan = x.transferer
+        if one.bridge is not None:
+            self.leave_bridge(one)
+        if chan.alive and not chan.hangup_requested and x.transferee.alive:
+            if chan.bridge is not None:
+                self.leave_bridge(chan)
+            self.destroy_bridge(x.consult)
+            self.enter_bridge(x.orig, chan)
+            self.emit_raw(render_event("Unhold", chan.snapshot()))
+            self.moh_stop(x.transferee)
+        else:
+            self.destroy_bridge(x.consult)
+
+    def cancel_attended_transfer(self, chan: Channel) -> bool:
+        """AMI CancelAtxfer (the atxferabort feature): the consult leg is hung up."""
+        x = self.atxfers.get(chan.name)
+        if x is None or x.state not in ("calling", "consulting"):
+            return False
+        self.request_hangup(x.one, 16)
+        return True
+
+    def _atxfer_complete(self, x: _Atxfer) -> Channel | None:
+        """The transferer hung up during the consultation: the consult leg takes its
+        place in the caller's bridge (``AttendedTransfer``, DestType ``Bridge``, or
+        ``Threeway`` after a three-way). Returns the caller's new peer (None: the
+        consult leg was still ringing, so it is hung up and the caller left alone)."""
+        del self.atxfers[x.transferer.name]
+        chan, caller, one = x.transferer, x.transferee, x.one
+        threeway = x.state == "threeway"
+        answered = x.state == "consulting" or threeway
+        x.state = "done"
+        if not answered or not one.alive or not caller.alive:
+            if one.alive:
+                self.request_hangup(one, 16)
+            if not threeway:
+                if chan.bridge is x.consult:
+                    self.leave_bridge(chan)
+                self.destroy_bridge(x.consult)
+            return None
+        values = {"Result": "Success"}
+        values.update(chan.snapshot("OrigTransferer"))
+        values.update({"Orig" + k: v for k, v in x.orig.snapshot().items()})
+        values.update(chan.snapshot("SecondTransferer"))
+        values.update({"Second" + k: v for k, v in x.consult.snapshot().items()})
+        if chan.bridge is not None:
+            self.leave_bridge(chan)
+        if not threeway:
+            self.leave_bridge(one)
+            self.destroy_bridge(x.consult)
+            self.enter_bridge(x.orig, one)
+            self.moh_stop(caller)
+        values["DestType"] = "Threeway" if threeway else "Bridge"
+        values["DestBridgeUniqueid"] = x.orig.uniqueid
+        if threeway:
+            values["DestTransfererChannel"] = chan.name
+        values.update(caller.snapshot("Transferee"))
+        values.update(one.snapshot("TransferTarget"))
+        self._raw("AttendedTransfer", list(values.items()))
+        self.set_var(caller, "BRIDGEPEER", one.name)
+        self.set_var(one, "BRIDGEPEER", caller.name)
+        return one
+
+    def _atxfer_abandoned(self, x: _Atxfer) -> None:
+        """The caller hung up (or was moved) during the consultation: it ends too (a
+        simplification: Asterisk would leave the transferer with the target)."""
+        self.atxfers.pop(x.transferer.name, None)
+        threeway, x.state = x.state == "threeway", "done"
+        if x.one.alive:
+            self.request_hangup(x.one, 16)
+        if not threeway:
+            if x.transferer.bridge is x.consult:
+                self.leave_bridge(x.transferer)
+            self.destroy_bridge(x.consult)
+
+    def _atxfer_dtmf(self, x: _Atxfer, digit: str, duration: float,
+                     done: Callable[[], None]) -> None:
+        """A digit the transferer sends during the consultation: the bridge keeps it
+        for the transfer features; ``*3`` (atxferthreeway) merges the consult bridge
+        into the caller's: all three hear each other."""
+        done()
+        chan = x.transferer
+        if chan.alive:
+            ms = str(int(round(duration * 1000)))
+            self.emit_chan("DTMFBegin", chan, Digit=digit, Direction="Received")
+            self.emit_chan("DTMFEnd", chan, Digit=digit, DurationMs=ms, Direction="Received")
+        x.digits = (x.digits + digit)[-2:]
+        if x.digits != ATXFER_THREEWAY or x.state != "consulting":
+            return
+        x.state = "threeway"
+        values = {"To" + k: v for k, v in x.orig.snapshot().items()}
+        values.update({"From" + k: v for k, v in x.consult.snapshot().items()})
+        self._raw("BridgeMerge", list(values.items()))
+        for member in list(x.consult.members):
+            self.leave_bridge(member)
+            self.enter_bridge(x.orig, member)
+        self.destroy_bridge(x.consult)
+        self.emit_raw(render_event("Unhold", chan.snapshot()))
+        self.moh_stop(x.transferee)
+
+    def _raw(self, name: str, pairs: list[tuple[str, str]]) -> None:
+        """An event no recording holds (header order from Asterisk's documentation)."""
+        self.emit_raw((("Event", name), ("Privilege", "call,all"), *pairs))
 
     def _move(self, peer: Channel, context: str, exten: str) -> None:
         peer.goto = (context or "transfer", exten)
@@ -917,9 +1227,17 @@ class Pbx:
             self.emit_chan("MixMonitorStop", chan)
 
     def play_dtmf(self, chan: Channel, digit: str, duration: float,
-                  done: Callable[[], None]) -> None:
-        """AMI PlayDTMF: the digit is heard on the other half (recording 21)."""
+                  done: Callable[[], None], receive: bool = False) -> None:
+        """AMI PlayDTMF: the digit is heard on the other half (recording 21). With
+        ``Receive``, the digit comes in on ``chan`` and its bridge passes it on."""
         target = chan.other if chan.other is not None and chan.other.alive else chan
+        x = self.atxfers.get(chan.name)
+        if receive and x is not None:
+            self.later(duration, self._atxfer_dtmf, x, digit, duration, done)
+            return
+        if receive:
+            self.later(duration, self._dtmf_through_bridge, chan, digit, duration, done)
+            return
 
         def end() -> None:
             done()
@@ -930,6 +1248,17 @@ class Pbx:
                 self.deliver_digit(target, digit)
 
         self.later(duration, end)
+
+    def _dtmf_through_bridge(self, chan: Channel, digit: str, duration: float,
+                             done: Callable[[], None]) -> None:
+        done()
+        ms = str(int(round(duration * 1000)))
+        peer = self._peer(chan)
+        for target, direction in ((chan, "Received"), (peer, "Sent")):
+            if target is not None and target.alive:
+                self.emit_chan("DTMFBegin", target, Digit=digit, Direction=direction)
+                self.emit_chan("DTMFEnd", target, Digit=digit, DurationMs=ms,
+                               Direction=direction)
 
     # ----------------------------------------------------------------- CLI
 
@@ -998,6 +1327,8 @@ class Pbx:
         c1.context, c1.exten = "caller", "s"
         if script.patience is not None:
             call.timers.append(self.later(script.patience, self._caller_gives_up, call))
+        if script.hangup_after is not None:
+            call.timers.append(self.later(script.hangup_after, self._caller_done, call))
         if script.send_dtmf or script.hold_after_dtmf is not None:
             self._caller_program(call)
         d = defer.Deferred.fromCoroutine(self._run_trunk(call))
@@ -1044,6 +1375,20 @@ class Pbx:
     def prompt_played(self, call: SimulatedCall, prompt: str | None) -> None:
         call.plays += 1
         call.last_prompt = prompt
+        if prompt is not None and prompt == call.script.hangup_at and not call.hangup_armed:
+            call.hangup_armed = True
+            call.timers.append(self.later(self.timings.prompt / 2, self._caller_done, call))
+
+    def node_entered(self, call: SimulatedCall, node: str) -> None:
+        """The IVR set ``IVR_NODE``: a caller scripted to hang up there does so now."""
+        call.nodes.append(node)
+        if call.script.hangup_at == f"node:{node}" and not call.hangup_armed:
+            call.hangup_armed = True
+            self._caller_done(call)
+
+    def message_started(self, call: SimulatedCall) -> None:
+        """VoiceMail is recording: the caller speaks, then hangs up."""
+        call.timers.append(self.later(call.script.message_seconds, self._caller_done, call))
 
     def digits_wanted(self, chan: Channel) -> None:
         """A digit read started on ``chan``: the caller types the scripted digits."""
@@ -1101,6 +1446,10 @@ class Pbx:
                     await self.dial(c2, f"Local/{exten}@{AGENTS_CONTEXT}/n", 30.0)
                     c2.app, c2.app_data = "", ""
                     continue
+                if context in (TRANSFER_CONTEXT, OUTBOUND_CONTEXT):
+                    await self._transferred_to(call, context, exten)
+                    if c2.goto is not None:
+                        continue
                 break  # unknown destination: hang up
             queue = c2.variables.pop("QUEUE", "")
             if queue:
@@ -1141,11 +1490,95 @@ class Pbx:
             f"{call.script.dnis},{call.trunk.cid_num}"
         )
 
-    async def _run_agi(self, call: SimulatedCall) -> str:
+    async def _transferred_to(self, call: SimulatedCall, context: str, exten: str) -> None:
+        """The caller was blind transferred by the console (the rendered dialplan):
+        ``cc-transfer,queue-<name>`` runs the CTI's FastAGI again with ``?queue=<name>``
+        (fallback ``Queue(<name>)``); ``cc-transfer,agent-<ext>`` dials that agent and,
+        unanswered, goes back to the CTI (``?queue=``); ``outbound,<number>`` dials
+        the number."""
+        c2 = call.trunk
+        queue = None
+        if context == OUTBOUND_CONTEXT:
+            c2.app, c2.app_data = "Dial", f"PJSIP/{exten}@trunk,60,T"
+            await self.dial_number(c2, exten)
+            c2.app, c2.app_data = "", ""
+            return
+        if exten.startswith("agent-"):
+            target = f"Local/{exten[len('agent-'):]}@{AGENTS_CONTEXT}/n"
+            c2.app, c2.app_data = "Dial", f"{target},30,tT"
+            status, _ = await self.dial(c2, target, 30.0)
+            c2.app, c2.app_data = "", ""
+            if status == "ANSWER" or not c2.alive or c2.hangup_requested or c2.goto is not None:
+                return
+            queue = ""
+        elif exten.startswith("queue-"):
+            queue = exten[len("queue-"):]
+        if queue is None:
+            return
+        c2.app, c2.app_data = "AGI", f"agi://{self.agi_host}:{self.agi_port}/{self.agi_script}"
+        status = await self._run_agi(call, f"{self.agi_script}?queue={queue}", [exten, c2.cid_num])
+        c2.app, c2.app_data = "", ""
+        if c2.alive:
+            self.set_var(c2, "AGISTATUS", status)
+        if status == "FAILURE" and queue and c2.alive and not c2.hangup_requested:
+            await self._queue(c2, queue, 300.0)
+
+    async def dial_number(self, caller: Channel, number: str) -> str:
+        """``Dial()`` of an external number through the trunk. The far end is a phone
+        of ``phones`` when one has that number, else it answers after 0.5 s and stays
+        until hung up. Returns DIALSTATUS."""
+        phone = self.phone_for(number) or PhoneBehaviour(number, answer_after=0.5,
+                                                         talk_seconds=None)
+        one, two = self.new_pair(f"{number}@{OUTBOUND_CONTEXT}", OUTBOUND_CONTEXT, number,
+                                 caller.linkedid)
+        one.call = two.call = caller.call
+        one.runner = True
+        self.set_callerid(one, number, "")
+        self.set_connected(one, caller.cid_num, caller.cid_name)
+        self.local_bridge(one, two)
+        self.dial_event("DialBegin", caller, one, DialString=f"{number}@{OUTBOUND_CONTEXT}")
+        self.new_state(one, 5)
+        self.dial_event("DialState", caller, one, DialStatus="RINGING")
+        reason, who, _ = await self.wait([caller, one], phone.answer_after)
+        if reason != "timeout":
+            status = "NOANSWER" if who is one else "CANCEL"
+            self.dial_event("DialEnd", caller, one, DialStatus=status)
+            one.runner = False
+            if one.alive:
+                self.release(one, 16)
+            if caller.alive:
+                self.set_var(caller, "DIALSTATUS", status)
+            return status
+        self.new_state(two, 6)
+        self.new_state(one, 6)
+        self.set_var(caller, "DIALSTATUS", "ANSWER")
+        self.dial_event("DialEnd", caller, one, DialStatus="ANSWER")
+        self._run_hooks(caller.on_answered)
+        bridge = self.new_bridge()
+        self.enter_bridge(bridge, one)
+        self.enter_bridge(bridge, caller)
+        talk_timer = None
+        if phone.talk_seconds is not None:
+            talk_timer = self.later(phone.talk_seconds, self.request_hangup, two, 16)
+        reason, who, _ = await self.wait([caller, one], None)
+        self.cancel(talk_timer)
+        if caller.bridge is not None:
+            self.leave_bridge(caller)
+        if one.bridge is not None:
+            self.leave_bridge(one)
+        self.destroy_bridge(bridge)
+        one.runner = False
+        if one.alive:
+            self.release(one, one.cause if who is one else 16)
+        return "ANSWER"
+
+    async def _run_agi(self, call: SimulatedCall, script: str | None = None,
+                       args: list[str] | None = None) -> str:
         from callcenter.simulator.agi import AgiSession
 
         c2 = call.trunk
-        session = AgiSession(self, c2, self.agi_script, [call.script.dnis, c2.cid_num])
+        session = AgiSession(self, c2, script or self.agi_script,
+                             args if args is not None else [call.script.dnis, c2.cid_num])
         if self.agi_connect is None:
             self.counters["agi_failures"] += 1
             return "FAILURE"
@@ -1209,11 +1642,15 @@ class Pbx:
         variables: Mapping[str, str] | None = None,
         timeout: float = 30.0,
         respond: Callable[[str, dict[str, str]], None] | None = None,
+        channel_id: str = "",
     ) -> bool:
         """AMI Originate. ``respond(status, values)`` is called once with ``Success`` or
         ``Failure`` and the OriginateResponse headers. False: the dial string names no
         channel the simulator can make (``Originate failed``)."""
         variables = dict(variables or {})
+        self.originates.append({"Channel": channel, "Context": context, "Exten": exten,
+                                "Application": application, "Data": data,
+                                "CallerID": callerid})
         num, name = parse_callerid(callerid)
         target = {"Application": application, "Data": data} if application else {
             "Context": context, "Exten": exten}
@@ -1261,7 +1698,8 @@ class Pbx:
         parsed = parse_dial_target(channel)
         if parsed is not None and parsed[0] in self.phones:
             d = defer.Deferred.fromCoroutine(self._run_originate_phone(
-                parsed, num, name, variables, context, exten, application, data, timeout, answer))
+                parsed, num, name, variables, context, exten, application, data, timeout, answer,
+                channel_id))
             d.addErrback(lambda f: log.failure("originate failed", f))
             return True
         if channel.startswith("Local/") and "@" in channel:
@@ -1338,12 +1776,79 @@ class Pbx:
             except Exception:
                 log.failure("AMI event listener failed on {event}", event=headers[0][1])
 
+    async def dial_customer(self, caller: Channel, number: str, timeout: float,
+                            on_answer: Callable[[], None] | None = None) -> str:
+        """[outbound]'s ``Dial()`` of a customer's number from ``caller`` (the agent's
+        leg of an Originate). The far end follows ``customer_phones[number]``; its
+        channel is ``Local/<number>@customers-N;1``. Returns DIALSTATUS."""
+        phone = self.customer_phones.get(number)
+        if phone is None:
+            phone = self.customer_phones[number] = CustomerPhone(number)
+        phone.rung += 1
+        one, two = self.new_pair(f"{number}@{CUSTOMERS_CONTEXT}", CUSTOMERS_CONTEXT, number,
+                                 caller.linkedid)
+        one.runner = True
+        self.set_var(caller, "DIALSTATUS", "")
+        self.set_callerid(one, number, "")
+        self.set_connected(one, caller.cid_num, caller.cid_name)
+        self.local_bridge(one, two)
+        self.dial_event("DialBegin", caller, one, DialString=f"{number}@{CUSTOMERS_CONTEXT}/n")
+        self.new_state(one, 5)
+        self.dial_event("DialState", caller, one, DialStatus="RINGING")
+        if phone.busy:
+            reason, who = "busy", None
+        else:
+            answers = phone.answer_after is not None and phone.answer_after <= min(
+                timeout, phone.no_answer_after)
+            ring = phone.answer_after if answers else min(timeout, phone.no_answer_after)
+            reason, who, _ = await self.wait([caller, one], ring)
+            if reason == "timeout":
+                reason = "answer" if answers else "noanswer"
+        if reason != "answer":
+            status = {"busy": "BUSY", "noanswer": "NOANSWER"}.get(reason, "CANCEL")
+            if who is one:
+                status = "NOANSWER"
+            self.dial_event("DialEnd", caller, one, DialStatus=status)
+            one.runner = False
+            if one.alive:
+                self.release(one, {"BUSY": 17, "NOANSWER": 19}.get(status, 16))
+            if caller.alive:
+                self.set_var(caller, "DIALSTATUS", status)
+            return status
+        self.new_state(two, 6)
+        self.new_state(one, 6)
+        self.set_var(caller, "DIALSTATUS", "ANSWER")
+        self.dial_event("DialEnd", caller, one, DialStatus="ANSWER")
+        bridge = self.new_bridge()
+        self.enter_bridge(bridge, one)
+        self.enter_bridge(bridge, caller)
+        self.set_var(one, "BRIDGEPEER", caller.name)
+        self.set_var(caller, "BRIDGEPEER", one.name)
+        talk_timer = None
+        if phone.talk_seconds is not None:
+            talk_timer = self.later(phone.talk_seconds, self.request_hangup, two, 16)
+        if on_answer is not None:
+            on_answer()
+        reason, who, _ = await self.wait([caller, one], None)
+        self.cancel(talk_timer)
+        self.clear_bridgepeers(bridge)
+        if caller.bridge is not None:
+            self.leave_bridge(caller)
+        if one.bridge is not None:
+            self.leave_bridge(one)
+        self.destroy_bridge(bridge)
+        one.runner = False
+        if one.alive:
+            self.release(one, one.cause if who is one else 16)
+        return "ANSWER"
+
     async def _run_originate_phone(self, parsed, num, name, variables, context, exten,
-                                   application, data, timeout, answer) -> None:
+                                   application, data, timeout, answer, channel_id="") -> None:
         ext, dialstring = parsed
         phone = self.phone_for(ext) or self.phones[ext]
         in_use = self.phone_in_use(ext)
-        one, two = self.new_pair(f"{ext}@{AGENTS_CONTEXT}", AGENTS_CONTEXT, ext)
+        one, two = self.new_pair(f"{ext}@{AGENTS_CONTEXT}", AGENTS_CONTEXT, ext,
+                                 uniqueid=channel_id)
         for key, value in variables.items():
             self.set_var(one, key, value)
         if num or name:
@@ -1397,6 +1902,19 @@ class Pbx:
         elif context in ("transfer", AGENTS_CONTEXT) and exten in self.phones:
             one.app, one.app_data = "Dial", f"Local/{exten}@{AGENTS_CONTEXT}/n,30"
             await self.dial(one, f"Local/{exten}@{AGENTS_CONTEXT}/n", 30.0)
+        elif context == OUTBOUND_CONTEXT and exten:
+            # [outbound]: Dial the number; the agent's talk time starts when the
+            # customer answers.
+            self.cancel(talk_timer)
+            talk_timer = None
+
+            def customer_answered() -> None:
+                nonlocal talk_timer
+                if phone.talk_seconds is not None:
+                    talk_timer = self.later(phone.talk_seconds, self.request_hangup, two, 16)
+
+            one.app, one.app_data = "Dial", f"Local/{exten}@{CUSTOMERS_CONTEXT}/n,60,T"
+            await self.dial_customer(one, exten, self.timings.dial_timeout, customer_answered)
         else:
             await self.wait(one, None)
         self.cancel(talk_timer)
@@ -1408,6 +1926,21 @@ class Pbx:
                 self.emit_chan("SoftHangupRequest", one, Cause=str(one.cause))
                 one.soft_emitted = True
             self.release(one, 0)
+
+
+@dataclass
+class CustomerPhone:
+    """What a customer's phone does when an Originate dials it through [outbound]:
+    ``busy``; else it rings ``answer_after`` seconds and answers (``None``: never,
+    the dial gives up with NOANSWER after ``no_answer_after``), then the customer
+    hangs up after ``talk_seconds`` (``None``: they wait for the agent to)."""
+
+    number: str
+    answer_after: float | None = 1.0
+    talk_seconds: float | None = 5.0
+    busy: bool = False
+    no_answer_after: float = 30.0
+    rung: int = 0  # how many times it was dialled
 
 
 def parse_callerid(text: str) -> tuple[str, str]:

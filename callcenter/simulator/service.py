@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from twisted.application.service import Service
@@ -15,6 +15,7 @@ from callcenter.simulator.agi import tcp_connector
 from callcenter.simulator.ami import AMIServerFactory
 from callcenter.simulator.pbx import (
     CallerScript,
+    CustomerPhone,
     Pbx,
     PhoneBehaviour,
     SimulatedCall,
@@ -39,6 +40,7 @@ class Traffic:
         patience_mean: float,
         seed: int,
         dnis: str = "8005550100",
+        digits_for: Callable[[random.Random, str], Mapping[Any, Any]] | None = None,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive (calls per second)")
@@ -50,6 +52,7 @@ class Traffic:
         self.unknown_share = unknown_share
         self.patience_mean = patience_mean
         self.dnis = dnis
+        self.digits_for = digits_for  # (rng, caller number) -> CallerScript.digits
         self.rng = random.Random(seed)
         self.placed = 0
         self.open: set[SimulatedCall] = set()
@@ -72,8 +75,10 @@ class Traffic:
             number = "555" + "".join(rng.choice("0123456789") for _ in range(7))
         else:
             number = rng.choice(self.numbers)
-        digits: dict[Any, str] = {}
-        if self.menu:
+        digits: dict[Any, Any] = {}
+        if self.digits_for is not None:
+            digits = dict(self.digits_for(rng, number))
+        elif self.menu:
             keys = [k for k, _ in self.menu]
             weights = [w for _, w in self.menu]
             digits[0] = rng.choices(keys, weights)[0]
@@ -163,6 +168,11 @@ class SimulatorService(Service):
     def counters(self) -> dict[str, int]:
         return self.pbx.counters
 
+    @property
+    def originates(self) -> list[dict[str, str]]:
+        """Every AMI Originate received, as its headers, oldest first."""
+        return self.pbx.originates
+
     def startService(self) -> defer.Deferred:
         super().startService()
         self._port = self.reactor.listenTCP(self.ami_port, self.factory, interface=self.ami_host)
@@ -204,7 +214,11 @@ class SimulatorService(Service):
         menu_weights: Mapping[str, float] | None = None,
         unknown_share: float = 0.1,
         patience_mean: float = 60.0,
+        digits_for: Callable[[random.Random, str], Mapping[Any, Any]] | None = None,
     ) -> defer.Deferred:
+        """Place callers at ``rate`` per second. ``digits_for(rng, number)`` gives each
+        caller's ``CallerScript.digits`` (keyed by prompt name) for a declarative IVR
+        flow; without it callers press one of ``menu_weights`` at the first read."""
         traffic = Traffic(
             self.pbx,
             rate=rate,
@@ -214,9 +228,20 @@ class SimulatorService(Service):
             unknown_share=unknown_share,
             patience_mean=patience_mean,
             seed=self.seed + len(self._traffic) + 1,
+            digits_for=digits_for,
         )
         self._traffic.append(traffic)
         return traffic.start()
+
+    def set_customer_phone(self, number: str, *, answer_after: float | None = 1.0,
+                           talk_seconds: float | None = 5.0, busy: bool = False,
+                           no_answer_after: float = 30.0) -> CustomerPhone:
+        """How the customer's phone at ``number`` behaves when an Originate dials it
+        through [outbound] (see ``CustomerPhone``)."""
+        phone = CustomerPhone(number, answer_after=answer_after, talk_seconds=talk_seconds,
+                              busy=busy, no_answer_after=no_answer_after)
+        self.pbx.customer_phones[number] = phone
+        return phone
 
     def set_phone(self, ext: str, behaviour: PhoneBehaviour) -> None:
         self.pbx.phones[ext] = behaviour

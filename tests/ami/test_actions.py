@@ -55,6 +55,8 @@ TYPED = {
     "MixMonitor": lambda ami, m: actions.mix_monitor(
         ami, m["Channel"], m["File"], m.get("Options")),
     "StopMixMonitor": lambda ami, m: actions.stop_mix_monitor(ami, m["Channel"]),
+    "PlayDTMF": lambda ami, m: actions.play_dtmf(
+        ami, m["Channel"], m["Digit"], int_of(m.get("Duration"))),
     "Setvar": lambda ami, m: actions.setvar(ami, m["Variable"], m["Value"], m.get("Channel")),
     "Getvar": lambda ami, m: actions.getvar(ami, m["Variable"], m.get("Channel")),
     "QueueAdd": lambda ami, m: actions.queue_add(
@@ -275,3 +277,24 @@ def test_atxfer_user_event_and_pause_in_every_queue_headers():
         b"Action: UserEvent\r\nActionID: u-1\r\nUserEvent: CtiNote\r\nAgent: 1001\r\n"
         b"Note: a: b\r\n\r\n"
         b"Action: QueuePause\r\nActionID: p-1\r\nInterface: PJSIP/1001\r\nPaused: false\r\n\r\n")
+
+
+def test_call_control_actions_headers_in_documented_order():
+    proto, transport, _ = logged_in("c-1", "b-1", "d-1")
+    actions.cancel_atxfer(proto, "PJSIP/1001-0000000a")
+    actions.bridge(proto, "PJSIP/trunk-00000001", "PJSIP/1001-0000000a", tone="no")
+    actions.play_dtmf(proto, "PJSIP/1001-0000000a", "#", 250, receive=True)
+    assert transport.value() == (
+        b"Action: CancelAtxfer\r\nActionID: c-1\r\nChannel: PJSIP/1001-0000000a\r\n\r\n"
+        b"Action: Bridge\r\nActionID: b-1\r\nChannel1: PJSIP/trunk-00000001\r\n"
+        b"Channel2: PJSIP/1001-0000000a\r\nTone: no\r\n\r\n"
+        b"Action: PlayDTMF\r\nActionID: d-1\r\nChannel: PJSIP/1001-0000000a\r\nDigit: #\r\n"
+        b"Duration: 250\r\nReceive: true\r\n\r\n")
+
+
+@pytest.mark.parametrize("digit", ["", "12", "x", "\r"])
+def test_play_dtmf_refuses_anything_but_one_digit_and_writes_nothing(digit):
+    proto, transport, _ = logged_in("d-1")
+    box = result_of(actions.play_dtmf(proto, "PJSIP/1001-0000000a", digit))
+    assert isinstance(box[0], Failure) and box[0].check(LocalProtocolError)
+    assert transport.value() == b""

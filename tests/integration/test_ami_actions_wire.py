@@ -265,7 +265,10 @@ async def test_atxfer_of_agent_leg_holds_it_and_dials_1004():
         since = len(w.events)
         await actions.atxfer(w.ami, agent, "1004", "transfer")
         await w.event("Hold", since, Channel=agent)
-        await w.event("DialBegin", since, Channel=trunk, DestExten="1004")
+        await w.event("MusicOnHoldStart", since, Channel=trunk)
+        # The consult leg (Local/1004@transfer ;2) dials 1004; the caller stays on hold.
+        dial = await w.event("DialBegin", since, DestExten="1004")
+        assert dial.get("Channel").startswith("Local/1004@transfer-")
     finally:
         await w.stop()
 

@@ -4,7 +4,8 @@ Each ``Case`` is ready for a FastAGI integration test against the simulator:
 ``flows`` and ``dnis`` pick the flow, ``number`` is the caller id, ``digits`` is
 ``CallerScript.digits`` (keyed by prompt name; a list gives one entry per replay;
 ``#`` ends a GET DATA read early), ``hangup_at`` is the prompt during which the caller
-hangs up (needs a hang-up point in the simulator's script), ``waits`` the router's
+hangs up, or ``node:<id>`` to hang up as the flow enters that node (the simulator's
+``CallerScript.hangup_at``), ``waits`` the router's
 estimated waits, and ``expect`` the fields of the ``Finished`` step (``path``: the
 node ids in order). ``CRM`` answers the runner's lookups (``lookup_fn``).
 
@@ -52,7 +53,8 @@ class FakeCRM:
     phones: dict[str, Customer] = field(default_factory=lambda: {KNOWN: ALICE, VIP: VERA})
     accounts: dict[str, Customer] = field(
         default_factory=lambda: {c.account_number: c for c in (ALICE, VERA, GORDON)})
-    pins: dict[str, str] = field(default_factory=lambda: {"44170039": "1234", "44170021": "4321"})
+    pins: dict[str, str] = field(
+        default_factory=lambda: {"44170039": "8642", "44170021": "9753"})
     asked: list[Lookup] = field(default_factory=list)
 
     def lookup(self, kind: str, args) -> Any:
@@ -112,6 +114,10 @@ class FakeCaller:
         verb = words[0]
         if self.gone:
             return AGIResult(511, None, None, text="511 Command Not Permitted on a dead channel")
+        if words[:2] == ("SET VARIABLE", "IVR_NODE") and self.hangup_at == f"node:{words[2]}":
+            # The caller hangs up as the flow enters the node: the drive sees HANGUP.
+            self.gone = True
+            return AGIResult(511, "-1", None)
         if verb in ("STREAM FILE", "GET DATA"):
             self.last_prompt = words[1]
             if words[1] == self.hangup_at:
@@ -184,14 +190,14 @@ CASES: list[Case] = [
           "language": "fr", "variables": {"vip": "yes"}, "customer": "Vera VIP"},
          number=VIP),
     Case("unknown caller verified by account and PIN",
-         {"lab/lang": "1", "lab/account": "44170039", "lab/pin": "1234", "lab/main": "3"},
+         {"lab/lang": "1", "lab/account": "44170039", "lab/pin": "8642", "lab/main": "3"},
          {"queue": "support", "outcome": "queued", "customer": "Gordon Gold",
           "path": ["greet", "open", "lang", "en", "who", "tier", "main", "busy",
                    "support_q"]},
          number=UNKNOWN),
     Case("wrong PIN then the right one",
          {"lab/lang": "1", "lab/account": ["44170039", "44170039"],
-          "lab/pin": ["9999", "1234"], "lab/main": "1"},
+          "lab/pin": ["9999", "8642"], "lab/main": "1"},
          {"queue": "sales", "customer": "Gordon Gold"},
          number=UNKNOWN),
     Case("wrong PIN twice: served unidentified",
@@ -263,5 +269,18 @@ CASES: list[Case] = [
         ("lab/goodbye", "bye", KNOWN, {"lab/lang": "1", "lab/main": "9"}),
         ("lab/please-hold", "support_q", KNOWN, {"lab/lang": "1", "lab/main": "3"}),
         ("second/hello", "hello", KNOWN, {"lab/lang": "1", "lab/main": "6"}),
+        # Nodes that play nothing: the caller hangs up as the flow enters them.
+        ("node:open", "open", KNOWN, {}),
+        ("node:en", "en", KNOWN, {"lab/lang": "1"}),
+        ("node:fr", "fr", KNOWN, {"lab/lang": "2"}),
+        ("node:tier", "tier", KNOWN, {"lab/lang": "1"}),
+        ("node:vip", "vip", VIP, {"lab/lang": "1"}),
+        ("node:sales_flag", "sales_flag", KNOWN, {"lab/lang": "1", "lab/main": "1"}),
+        ("node:sales_q", "sales_q", KNOWN, {"lab/lang": "1", "lab/main": "1"}),
+        ("node:busy", "busy", KNOWN, {"lab/lang": "1", "lab/main": "3"}),
+        ("node:other", "other", KNOWN, {"lab/lang": "1", "lab/main": "6"}),
+        ("node:billing_q", "billing_q", KNOWN, {"lab/lang": "1", "lab/main": "2",
+                                                "lab/card": "4539578763621486#",
+                                                "lab/ref": "7123"}),
     ]
 ]

@@ -65,9 +65,10 @@ def test_menu_without_barge_in_plays_then_waits_for_one_digit():
     f = flow({"m": {"kind": "menu", "prompt": "p/menu", "barge_in": False, "timeout": "q",
                     "timeout_ms": 3000, "choices": {"1": "q"}},
               "q": {"kind": "queue", "queue": "sales"}})
-    finished, sent = drive(FlowRunner(f), [AGIResult(200, "0"), AGIResult(200, "0"),
-                                           AGIResult(200, "49")])
-    assert sent[1:3] == [("STREAM FILE", "p/menu", ""), ("WAIT FOR DIGIT", "3000")]
+    finished, sent = drive(FlowRunner(f), [AGIResult(200, "0"), AGIResult(200, "1"),
+                                           AGIResult(200, "0"), AGIResult(200, "49")])
+    assert sent[1:4] == [("SET VARIABLE", "IVR_NODE", "m"), ("STREAM FILE", "p/menu", ""),
+                         ("WAIT FOR DIGIT", "3000")]
     assert finished.choice == "1 – q" and finished.queue == "sales"
 
 
@@ -75,9 +76,12 @@ def test_timed_out_get_data_with_partial_digits_is_judged_on_what_was_typed():
     f = flow({"c": {"kind": "collect", "prompt": "p/c", "variable": "n", "min_digits": 3,
                     "max_digits": 6, "retries": 0, "next": "q", "fail": "bye"},
               "q": {"kind": "queue", "queue": "sales"}, "bye": {"kind": "hangup"}})
-    finished, _ = drive(FlowRunner(f), [AGIResult(200, "0"), AGIResult(200, "123", "timeout")])
+    marker = AGIResult(200, "1")
+    finished, _ = drive(FlowRunner(f), [AGIResult(200, "0"), marker,
+                                        AGIResult(200, "123", "timeout")])
     assert finished.variables == {"n": "123"} and finished.queue == "sales"
-    finished, _ = drive(FlowRunner(f), [AGIResult(200, "0"), AGIResult(200, "12", "timeout")])
+    finished, _ = drive(FlowRunner(f), [AGIResult(200, "0"), marker,
+                                        AGIResult(200, "12", "timeout")])
     assert finished.outcome == "ended"
     assert [p["label"] for p in finished.path][0] == "12 rejected"
 
@@ -112,7 +116,7 @@ def test_queue_node_leaves_the_queue_and_priority_on_the_channel_for_the_fallbac
 def test_pin_never_shows_in_path_lookup_repr_or_finished():
     case = CASES[2]
     finished, _, crm = run_case(case)
-    assert "1234" not in repr(finished) and "1234" not in repr(crm.asked)
+    assert "8642" not in repr(finished) and "8642" not in repr(crm.asked)
     assert finished.path[4]["input"] == "4417… ****"
     assert "4417… verified" in finished.summary
 
@@ -143,7 +147,9 @@ def test_answers_out_of_turn_are_our_bug_and_raise():
     with pytest.raises(RuntimeError):
         runner.on_result(AGIResult(200, "0"), 0.0)
     assert runner.start(0.0) == Command(("ANSWER",))
-    assert isinstance(runner.on_result(AGIResult(200, "0"), 1.0), Lookup)
+    assert runner.on_result(AGIResult(200, "0"), 1.0) == Command(("SET VARIABLE", "IVR_NODE",
+                                                                   "i"))
+    assert isinstance(runner.on_result(AGIResult(200, "1"), 1.0), Lookup)
     with pytest.raises(RuntimeError):
         runner.on_result(AGIResult(200, "0"), 1.0)
 

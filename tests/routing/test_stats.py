@@ -80,3 +80,48 @@ def test_queue_updates_combine_live_counts_and_figures():
     assert (update.queue, update.waiting, update.longest_wait_s) == ("support", 2, 45.0)
     assert update.agents == {"not_ready": 1}
     assert update.day["offered"] == 0
+
+
+# ------------------------------------------------------------- half-hour slots
+
+
+def test_calls_count_in_the_half_hour_of_their_outcome_per_queue():
+    s = Stats([QueueConfig("support", service_level_s=20.0, short_abandon_s=5.0),
+               QueueConfig("sales")])
+    s.call_answered("support", 10.0, MIDNIGHT + 8 * 3600 + 1)  # 08:00:01, in 20 s
+    s.call_answered("support", 30.0, MIDNIGHT + 8 * 3600 + 1799)  # 08:29:59, too slow
+    s.call_abandoned("support", 40.0, MIDNIGHT + 8 * 3600 + 1800)  # 08:30
+    s.call_abandoned("support", 2.0, MIDNIGHT + 8 * 3600 + 1800)  # short
+    s.call_answered("sales", 1.0, MIDNIGHT + 9 * 3600)
+    today = s.halfhours.today(MIDNIGHT + 9 * 3600 + 60)
+    assert today["day"] == 20_000 and today["day_start"] == MIDNIGHT
+    assert today["slot"] == 18
+    support = today["queues"]["support"]
+    assert support[16] == {"offered": 2, "answered": 2, "answered_in_sl": 1, "abandoned": 0,
+                           "short_abandoned": 0}
+    assert support[17] == {"offered": 2, "answered": 0, "answered_in_sl": 0, "abandoned": 1,
+                           "short_abandoned": 1}
+    assert list(today["queues"]["sales"]) == [18]
+
+
+def test_a_new_day_drops_yesterdays_slots_without_a_call_and_ignores_late_ones():
+    s = make_stats()
+    s.call_answered("support", 5.0, MIDNIGHT - 1)  # 23:59:59
+    assert s.halfhours.today(MIDNIGHT - 0.5)["queues"]["support"][47]["answered"] == 1
+    after = s.halfhours.today(MIDNIGHT + 0.5)
+    assert (after["day"], after["slot"], after["queues"]) == (20_000, 0, {})
+    s.call_answered("support", 5.0, MIDNIGHT - 2)  # reported late: yesterday's
+    s.call_answered("support", 5.0, MIDNIGHT + 1)
+    assert s.halfhours.today(MIDNIGHT + 2)["queues"] == {
+        "support": {0: {"offered": 1, "answered": 1, "answered_in_sl": 1, "abandoned": 0,
+                        "short_abandoned": 0}}}
+
+
+def test_half_hours_follow_the_local_day():
+    s = make_stats(utc_offset_s=5.5 * 3600)  # UTC+05:30: local midnight is 18:30 UTC
+    s.call_answered("support", 5.0, MIDNIGHT - 5.5 * 3600 + 60)  # 00:01 local
+    today = s.halfhours.today(MIDNIGHT - 5.5 * 3600 + 120)
+    assert today["day"] == 20_000 and today["day_start"] == MIDNIGHT - 5.5 * 3600
+    assert list(today["queues"]["support"]) == [0]
+    s.call_answered("support", 5.0, MIDNIGHT + 60)  # 05:31 local, same day
+    assert list(s.halfhours.today(MIDNIGHT + 120)["queues"]["support"]) == [0, 11]

@@ -163,8 +163,7 @@ async def test_agent_signs_in_goes_ready_and_sees_the_screen_pop(console):
             await browser.close()
 
 
-SCREENSHOTS = os.environ.get("CALLCENTER_UPDATE_SCREENSHOTS") == "1"
-DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
+# docs/wallboard.png comes from the real system: tests/browser/test_wallboard.py.
 
 
 async def sign_in_page(browser, console, username, password, *, viewport=None):
@@ -217,8 +216,6 @@ async def test_supervisor_wallboard_updates_live_and_forces_an_agent_not_ready(c
             await eventually(lambda: (3, "force_not_ready", {"agent_id": 1, "reason": "training"})
                              in console.backend.commands)
             await expect(page.get_by_test_id("console-message")).to_have_text("Done: force not ready")
-            if SCREENSHOTS:
-                await page.screenshot(path=os.path.join(DOCS, "wallboard.png"))
 
             tv = await browser.new_page(viewport={"width": 1920, "height": 1080})
             await tv.context.add_cookies(await page.context.cookies())

@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from callcenter.supervision import Wallboard, agents_message, queue_stats_message
+from callcenter.supervision import (
+    Wallboard,
+    agents_message,
+    halfhours_message,
+    queue_stats_message,
+)
 
 NOW = 1_790_000_100.0
 
@@ -98,3 +103,48 @@ def test_messages_always_gives_both_and_snapshot_remembers_nothing():
     assert [m["type"] for m in board.messages([{"name": "support"}], AGENTS, now=NOW)] == [
         "queue_stats", "agents"]
     assert board.update([{"name": "support"}], AGENTS, now=NOW) == []
+
+
+# ------------------------------------------------------------- half-hour charts
+
+TODAY = {"day": 20_000, "day_start": 20_000 * 86400.0, "slot": 19, "queues": {
+    "support": {16: {"offered": 3, "answered": 2, "answered_in_sl": 1, "abandoned": 1,
+                     "short_abandoned": 0},
+                18: {"offered": 1, "answered": 0, "answered_in_sl": 0, "abandoned": 0,
+                     "short_abandoned": 1}},
+    "sales": {16: {"offered": 1, "answered": 1, "answered_in_sl": 1, "abandoned": 0,
+                   "short_abandoned": 0}},
+    "gone": {16: {"offered": 9, "answered": 9, "answered_in_sl": 9, "abandoned": 0}},
+}}
+TARGETS = [{"name": "support", "target": 0.8, "threshold_s": 20.0},
+           {"name": "sales", "target": 0.9, "threshold_s": 20.0},
+           {"name": "night", "target": 0.7, "threshold_s": 20.0}]
+
+
+def test_halfhours_message_per_queue_and_in_total_with_targets():
+    message = halfhours_message(TODAY, TARGETS, now=NOW)
+    json.dumps(message, allow_nan=False)
+    assert (message["type"], message["date"], message["slot"], message["slot_s"]) == (
+        "halfhours", "2024-10-04", 19, 1800)
+    support, sales, night = message["queues"]
+    assert support == {"name": "support", "target": 0.8, "threshold_s": 20.0, "slots": [
+        {"slot": 16, "offered": 3, "answered": 2, "abandoned": 1, "service_level": 0.3333},
+        {"slot": 18, "offered": 1, "answered": 0, "abandoned": 0, "service_level": None}]}
+    assert sales["slots"] == [{"slot": 16, "offered": 1, "answered": 1, "abandoned": 0,
+                               "service_level": 1.0}]
+    assert night["slots"] == []
+    total = message["total"]
+    assert (total["target"], total["threshold_s"]) == (0.8, 20.0)  # mean of the targets
+    assert total["slots"][0] == {"slot": 16, "offered": 4, "answered": 3, "abandoned": 1,
+                                 "service_level": 0.5}  # a queue not configured: left out
+
+
+def test_halfhours_update_pushes_only_when_a_slot_changes():
+    board = Wallboard()
+    assert [m["type"] for m in board.halfhours_update(TODAY, TARGETS, now=NOW)] == ["halfhours"]
+    assert board.halfhours_update(TODAY, TARGETS, now=NOW + 1) == []
+    next_slot = dict(TODAY, slot=20)
+    assert len(board.halfhours_update(next_slot, TARGETS, now=NOW + 2)) == 1
+    new_day = {"day": 20_001, "day_start": 20_001 * 86400.0, "slot": 0, "queues": {}}
+    (message,) = board.halfhours_update(new_day, TARGETS, now=NOW + 3)
+    assert message["date"] == "2024-10-05" and message["total"]["slots"] == []

@@ -1,0 +1,157 @@
+"""The CRM tables exactly as the first release defined them (``crm_store/models.py`` of
+that release), with a ``Base`` of their own: the migration tests build a database of
+that release with ``create_all`` and upgrade it. Keep this file frozen."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "AGENT_ROLES",
+    "Agent",
+    "Base",
+    "CONTACT_DIRECTIONS",
+    "CONTACT_OUTCOMES",
+    "CONTACT_STATUSES",
+    "Contact",
+    "Customer",
+    "CustomerPhone",
+    "PHONE_KINDS",
+    "TIERS",
+    "UTCDateTime",
+]
+
+TIERS = ("standard", "gold", "vip")
+PHONE_KINDS = ("mobile", "work", "home")
+AGENT_ROLES = ("agent", "supervisor", "admin")
+CONTACT_DIRECTIONS = ("inbound", "outbound")
+CONTACT_STATUSES = ("open", "closed")
+CONTACT_OUTCOMES = (
+    "answered",
+    "abandoned_in_queue",
+    "abandoned_in_ivr",
+    "unanswered",
+    "lost_during_disconnect",
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend. Naive datetimes are refused
+    on write: a time without a zone is a bug upstream."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_number: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    company: Mapped[str] = mapped_column(String(200), default="")
+    tier: Mapped[str] = mapped_column(String(16), default="standard")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    phones: Mapped[list[CustomerPhone]] = relationship(
+        back_populates="customer", order_by="CustomerPhone.id", cascade="all, delete-orphan"
+    )
+
+
+class CustomerPhone(Base):
+    __tablename__ = "customer_phones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    e164: Mapped[str] = mapped_column(String(20), index=True)
+    raw: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default="mobile")
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="agent")
+    extension: Mapped[str] = mapped_column(String(32), default="")
+    interface: Mapped[str] = mapped_column(String(200), default="")
+    skills: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Contact(Base):
+    """One row per call, written when the call arrives and completed when it ends.
+
+    ``call_id`` is Asterisk's linkedid. ``caller_number`` is the other party: who
+    called in, or whom an outbound call dialled. ``wait_s`` (queued until answered, or until
+    the end when never answered) and ``talk_s`` (answered until the end) are set on
+    close. ``ivr`` is a JSON list of the IVR steps the caller went through.
+    """
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index("ix_contacts_customer_arrived", "customer_id", "arrived_at"),
+        Index("ix_contacts_arrived_at", "arrived_at"),
+        Index("ix_contacts_agent_id", "agent_id"),
+        Index("ix_contacts_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(200), default="")
+    caller_number: Mapped[str] = mapped_column(String(64), default="")
+    caller_e164: Mapped[str | None] = mapped_column(String(20))
+    dnis: Mapped[str] = mapped_column(String(64), default="")
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    arrived_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    ivr: Mapped[str] = mapped_column(Text, default="[]")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    wait_s: Mapped[float | None] = mapped_column(Float)
+    talk_s: Mapped[float | None] = mapped_column(Float)
+    disposition: Mapped[str] = mapped_column(String(64), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
