@@ -42,6 +42,9 @@ log = Logger()
 DEFAULT_AHT_S = 180.0
 
 LOST_DURING_DISCONNECT = "lost_during_disconnect"
+# How a declarative flow ended (ivr.runner.Finished.outcome) -> the contact's outcome.
+_IVR_OUTCOMES = {"voicemail": "voicemail", "transfer": "transferred_out",
+                 "ended": "completed_in_ivr"}
 
 
 @dataclass(frozen=True)
@@ -544,6 +547,11 @@ class CallCenter:
         call.ivr_path = list(finished.path)
         call.ivr_choice = finished.choice
         call.wait = finished.wait
+        # A flow that ends the call itself did not lose the caller: say how it ended.
+        call.outcome = _IVR_OUTCOMES.get(finished.outcome, call.outcome)
+        if finished.outcome == "transfer" and finished.target:
+            self._contact(call.call_id, "update_contact", call.call_id,
+                          transferred_to=finished.target)
         call.priority = finished.priority or 0
         call.skills = tuple(finished.skills or ())
         self._contact(call.call_id, "update_contact", call.call_id, ivr=call.ivr_path)

@@ -249,7 +249,8 @@ class WrapUp:
         d = self.center._contact(call_id, "save_wrapup", call_id, agent_id=agent.id,
                                  disposition=form.disposition, notes=form.notes,
                                  callback_at=form.callback_at,
-                                 callback_number=form.callback_number)
+                                 callback_number=form.callback_number,
+                                 transferred_from=True)  # _last says this agent took it
 
         def saved(record):
             if record is None:  # the failure was logged by _contact

@@ -43,6 +43,9 @@ CONTACT_OUTCOMES = (
     "lost_during_disconnect",
     "callback_requested",  # the caller asked to be called back (see the callback contact)
     "callback_failed",  # a callback whose customer never answered
+    "voicemail",  # the IVR took a message (after hours, or by the caller's choice)
+    "transferred_out",  # the IVR sent the call to an outside number (transferred_to)
+    "completed_in_ivr",  # the flow ended the call itself (a message, self-service)
 )
 
 

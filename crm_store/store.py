@@ -567,13 +567,17 @@ class Store:
         notes: str,
         callback_at: float | None = None,
         callback_number: str | None = None,
+        transferred_from: bool = False,
     ) -> ContactRecord:
         """Save the disposition and notes of a contact, and the callback promised
-        (epoch seconds and number; None for none); only its agent may. Saving again
-        replaces what was saved. Returns the contact as saved."""
+        (epoch seconds and number; None for none); only its agent may, or, once the
+        contact was transferred, the agent who transferred it (``transferred_from``:
+        the core saw that agent on the call). Saving again replaces what was saved.
+        Returns the contact as saved."""
         with self._session.begin() as s:
             row = _locked_contact(s, call_id)
-            if row.agent_id is None or row.agent_id != agent_id:
+            before_transfer = transferred_from and row.transferred_to is not None
+            if (row.agent_id is None or row.agent_id != agent_id) and not before_transfer:
                 raise NotContactAgent(
                     f"agent {agent_id} did not handle contact {call_id!r} "
                     f"(its agent is {row.agent_id})"

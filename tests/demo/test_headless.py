@@ -9,7 +9,7 @@ import sys
 
 
 def test_headless_demo_logs_every_call_and_pops_every_answered_one(tmp_path):
-    calls = 40
+    calls = 24
     proc = subprocess.run(
         [sys.executable, "-m", "callcenter.cli", "demo", "--headless", "--calls", str(calls),
          "--agents", "8", "--seed", "2", "--customers", "500", "--data-dir",

@@ -197,6 +197,12 @@ async def test_blind_transfer_to_an_agent_rings_their_phone(tmp_path):
         contact = await h.service.db.do(Store.contact, call.linkedid)
         assert await h.service.db.do(Store.count_contacts, since=contact.arrived_at) == 1
         assert (contact.transferred_to, contact.agent_id) == ("agent2", h.agents[1].id)
+        # The agent who transferred the call wraps it up too.
+        reply = await command(first, "wrapup", call_id=call.linkedid,
+                              disposition="escalated", notes="passed to agent2")
+        assert reply["ok"] is True
+        contact = await h.service.db.do(Store.contact, call.linkedid)
+        assert (contact.disposition, contact.notes) == ("escalated", "passed to agent2")
     finally:
         await h.stop()
 

@@ -292,6 +292,11 @@ async def test_every_node_kind_over_fastagi(tmp_path):
                 problems.append(f"{name}: queue {contact.queue!r} != {case.queue!r}")
             if case.queue is not None and contact.outcome != "answered":
                 problems.append(f"{name}: outcome {contact.outcome}")
+            ended_by_flow = {"voicemail": "voicemail", "transfer": "transferred_out",
+                             "hangup": "completed_in_ivr"}.get(case.kind)
+            if (case.situation == "normal" and case.queue is None and ended_by_flow
+                    and contact.outcome != ended_by_flow):
+                problems.append(f"{name}: outcome {contact.outcome} != {ended_by_flow}")
             if case.situation == "hangup" and (contact.outcome != "abandoned_in_ivr"
                                                or path[-1].get("node") != case.node):
                 problems.append(f"{name}: {contact.outcome}, last step {path[-1]}")

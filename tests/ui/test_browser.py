@@ -252,6 +252,14 @@ async def test_agent_is_refused_the_wallboard_and_uses_keyboard_shortcuts(consol
             answer = await page.goto(console.base_url + "/supervisor")
             assert answer.status == 403
             await expect(page.get_by_test_id("forbidden")).to_be_visible()
+
+            # Sign out: back to the login page, and the console is closed to this browser.
+            await page.goto(console.base_url + "/agent")
+            await page.get_by_test_id("sign-out").click()
+            await page.wait_for_url("**/login**")
+            await expect(page.locator("input[name=username]")).to_be_visible()
+            await page.goto(console.base_url + "/agent")
+            await page.wait_for_url("**/login**")
             assert errors == []
         finally:
             await browser.close()
