@@ -3,10 +3,10 @@
 The core pushes ``queue_stats`` and ``agents`` once per ``routing.stats_interval``.
 This adapter adds, on the same link:
 
-- a push as soon as something a tile shows changes (a call joins or leaves a queue,
-  is answered, an agent changes state), so a waiting call appears on the wallboard
-  at once rather than at the next interval; several events in one reactor turn give
-  one push;
+- a push shortly (``REFRESH_DELAY_S``) after something a tile shows changes (a call
+  joins or leaves a queue, is answered, an agent changes state), so a waiting call
+  appears on the wallboard at once rather than at the next interval; the events of
+  that moment give one push, sent after the agents' screen-pops;
 - the ``halfhours`` message (``callcenter.supervision.halfhours_message``), pushed
   when a half-hour slot changes and carried in the supervisor snapshot.
 
@@ -25,6 +25,8 @@ from routing.stats import queue_updates
 log = Logger()
 
 ROLE = "supervisor"
+# How long after a change the wallboards are refreshed (well under the 1 s tiles promise).
+REFRESH_DELAY_S = 0.05
 
 
 class SupervisorFeed:
@@ -57,7 +59,9 @@ class SupervisorFeed:
 
     def _soon(self, _event: object) -> None:
         if self._pending is None or not self._pending.active():
-            self._pending = self.center.clock.callLater(0, self.refresh)
+            # A moment later rather than at once: the agent's screen-pop, sent in this
+            # turn, leaves first, and a burst of events gives one push.
+            self._pending = self.center.clock.callLater(REFRESH_DELAY_S, self.refresh)
 
     def refresh(self) -> None:
         """Publish the queues' live figures now and push whatever changed."""
