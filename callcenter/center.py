@@ -571,6 +571,10 @@ class CallCenter:
         self.bus.publish(ev.CallQueued(call.call_id, queue, now,
                                        self.router.position(call.call_id)))
         self._apply(decisions)
+        if self._stats_loop is None and not self._stopped:
+            # A waiting call needs the router's clock (maximum wait, skill expansion)
+            # even when no agent has logged in yet.
+            self.start_stats()
         try:
             while not call.ended:
                 if call.overflow:
@@ -629,6 +633,7 @@ class CallCenter:
         await session.command("SET MUSIC", "off")
         if call.overflow.startswith("voicemail:"):
             box = call.overflow.split(":", 1)[1]
+            call.outcome = "voicemail"
             await session.command("EXEC", "VoiceMail", f"{box},u")
 
     # ----------------------------------------------------------- agents/router

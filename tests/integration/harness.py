@@ -17,7 +17,7 @@ from tests.conftest import free_port
 SECRET = "it-secret"
 
 
-def settings_for(tmp_path, ivr=None, **routing):
+def settings_for(tmp_path, ivr=None, queues=None, **routing):
     return load_settings(environ={}, overrides={
         **({"ivr": ivr} if ivr else {}),
         "data_dir": str(tmp_path),
@@ -25,8 +25,8 @@ def settings_for(tmp_path, ivr=None, **routing):
         "agi": {"port": free_port()},
         "web": {"http_port": free_port(), "ws_port": free_port(), "secret_key": "k" * 32},
         "routing": {"queue_poll_ms": 100, "ring_timeout": 5, **routing},
-        "queues": [{"name": "sales", "wrapup_seconds": 0.2},
-                   {"name": "support", "wrapup_seconds": 0.2}],
+        "queues": queues or [{"name": "sales", "wrapup_seconds": 0.2},
+                             {"name": "support", "wrapup_seconds": 0.2}],
     })
 
 
@@ -57,11 +57,11 @@ class Console:
 
 class CallCenterHarness:
     def __init__(self, reactor, tmp_path, *, agents=1, customers=50, phones=None, ivr=None,
-                 skills="", **routing):
+                 skills="", queues=None, **routing):
         from callcenter.simulator import PhoneBehaviour, SimulatorService
 
         self.reactor = reactor
-        self.settings = settings_for(tmp_path, ivr=ivr, **routing)
+        self.settings = settings_for(tmp_path, ivr=ivr, queues=queues, **routing)
         self.store = Store(make_engine(self.settings.store_url()))
         self.store.create_schema()
         self.agents = [
