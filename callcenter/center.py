@@ -542,8 +542,10 @@ class CallCenter:
         flow = self.book.for_dnis(dnis)
         runner = FlowRunner(flow, FlowContext(caller_number=call.caller_number, dnis=dnis,
                                               flows=self.book.by_name))
-        finished = await run_flow(session, runner, crm_lookup(self.db, self.estimated_wait),
-                                  self.clock)
+        ivr = self.settings.ivr
+        lookup = crm_lookup(self.db, self.estimated_wait, pin_max_failures=ivr.pin_max_failures,
+                            pin_lock_minutes=ivr.pin_lock_minutes)
+        finished = await run_flow(session, runner, lookup, self.clock)
         call.ivr_path = list(finished.path)
         call.ivr_choice = finished.choice
         call.wait = finished.wait
@@ -695,8 +697,11 @@ class CallCenter:
         """An agent's phone is busy with a call we did not route (or free again)."""
         if e.agent_id not in self.router.agents:
             return
-        log.info("agent {agent_id}: phone {device} {state}: {what}", agent_id=e.agent_id,
-                 device=e.device, state=e.state, what="no offers" if e.busy else "routable")
+        machine = self.router.agents[e.agent_id]
+        if machine.state in (State.READY, State.NOT_READY):  # not a call we routed
+            log.info("agent {agent_id}: phone {device} {state}: {what}", agent_id=e.agent_id,
+                     device=e.device, state=e.state,
+                     what="no offers" if e.busy else "routable again")
         self._apply(self.router.device_busy(e.agent_id, e.busy, e.at))
         self._push(e.agent_id, {"type": "device", "device": e.device, "state": e.state,
                                 "busy": e.busy})
@@ -966,6 +971,7 @@ class CallCenter:
     def stop(self) -> None:
         self._stopped = True
         self.supervision.stop()
+        self.outbound.stop()
         self._flush_state_log()
         if self._stats_loop is not None and self._stats_loop.running:
             self._stats_loop.stop()

@@ -31,9 +31,11 @@ from crm_store.store import Store, make_engine
 log = Logger()
 
 DEMO_AMI_SECRET = "demo-secret"
-# Skills of the simulated agents, in turn (agent1, the browser user, has
-# sales:3,support:3,billing:3). Billing calls (the IVR's option 3) need "billing".
-DEMO_SKILLS = ("sales:5,support:2,billing:2", "sales:2,support:5,billing:4",
+# Skills of the simulated agents, in turn. agent1, the browser user, is the best sales
+# agent (sales:5,support:3,billing:3): sales routes to the most skilled ready agent, so the
+# next sales call after they press Ready is theirs. Billing calls (the IVR's option 3)
+# need "billing".
+DEMO_SKILLS = ("sales:4,support:2,billing:2", "sales:2,support:5,billing:4",
                "sales:4,support:4,billing:3")
 # The IVR callers walk: language choice, identification by number or account + PIN,
 # the main menu, VIPs first (config/ivr/demo.toml).
@@ -52,7 +54,7 @@ class DemoTimings:
     ring_timeout: int
 
 
-INTERACTIVE = DemoTimings(prompt=1.0, answer_after=(1.0, 3.0), talk=(8.0, 20.0), wrapup=5.0,
+INTERACTIVE = DemoTimings(prompt=0.5, answer_after=(1.0, 3.0), talk=(8.0, 20.0), wrapup=5.0,
                           poll_ms=500, ring_timeout=20)
 HEADLESS = DemoTimings(prompt=0.2, answer_after=(0.2, 0.6), talk=(1.0, 3.0), wrapup=0.5,
                        poll_ms=200, ring_timeout=10)
@@ -98,7 +100,7 @@ def prepare_store(settings, *, agents: int, customers: int, seed: int):
     for i in range(1, agents + 1):
         ext = str(1000 + i)
         skills = (DEMO_SKILLS[i % len(DEMO_SKILLS)] if i > 1
-                  else "sales:3,support:3,billing:3")
+                  else "sales:5,support:3,billing:3")
         records.append(store.add_agent(
             username=f"agent{i}", password=f"agent{i}", display_name=f"Agent {i}",
             role="agent", extension=ext, interface=f"Local/{ext}@agents/n", skills=skills))
