@@ -726,6 +726,8 @@ class CallCenter:
         info = {"call_id": call_id, "state": state, "at": at,
                 "queue": call.queue if call else (self.agent_call.get(agent_id) or {}).get("queue")}
         info.update(self.callcontrol.fields(agent_id, call_id))
+        info["recording_allowed"] = any(q.recording for q in self.settings.queues
+                                        if q.name == info["queue"])
         self.agent_call[agent_id] = info
         self._push(agent_id, {"type": "call", **info})
 

@@ -26,15 +26,15 @@
   }
 
   // Send a command; errors (and, when given, a success text) go to the status line.
-  // done(error or null) is called with the outcome.
+  // done(error or null, result) is called with the outcome and the reply's result.
   function command(name, args, okText, done) {
-    var sent = link && link.command(name, args, function (error) {
+    var sent = link && link.command(name, args, function (error, result) {
       if (error) { showMessage(error, true); } else { showMessage(okText || "", false); }
-      if (done) { done(error || null); }
+      if (done) { done(error || null, error ? undefined : result); }
     });
     if (!sent) {
       showMessage("Not connected: try again in a moment.", true);
-      if (done) { done("not connected"); }
+      if (done) { done("not connected", undefined); }
     }
     return !!sent;
   }
@@ -177,7 +177,9 @@
     $("call-resume").disabled = !live || !held;
     $("call-transfer").disabled = !live || !!consult;
     $("call-consult").disabled = !live || !!consult || conference;
-    $("call-record-start").disabled = !live || recording;
+    // Recording only where the call's queue allows it (older servers: always offered).
+    var mayRecord = !call || call.recording_allowed !== false;
+    $("call-record-start").disabled = !live || recording || !mayRecord;
     $("call-record-stop").disabled = !live || !recording;
     $("call-hangup").disabled = !live;
     var keys = document.querySelectorAll("[data-digit]");

@@ -293,7 +293,7 @@ async def test_unknown_caller_becomes_a_new_customer_linked_to_the_contact(tmp_p
         other = await h.console("agent1")
         with pytest.raises(CommandRejected, match="already has a customer"):
             await as_deferred(other.client.command("create_customer", call_id=call_id,
-                                                   company="Again"))
+                                                   name="Again", company="Again"))
         await as_deferred(page.get_by_test_id("call-hangup").click())
         await call.ended
         assert b.dialogs == [] and b.errors == []
@@ -462,6 +462,10 @@ async def test_call_control_buttons_follow_the_pushed_call_state_and_send_comman
             await expect(t("call-record-start")).to_be_disabled()
             await t("call-record-stop").click()
             await eventually(lambda: (1, "record_stop", {}) in sent)
+            console.hub.push(1, call_message(recording_allowed=False))
+            await expect(t("call-record-start")).to_be_disabled()  # the queue forbids it
+            await expect(t("call-hold")).to_be_enabled()
+            console.hub.push(1, call_message())
 
             console.hub.push(1, call_message(state="ended", transferred_to="sales"))
             for name in ("call-hold", "call-transfer", "call-record-stop", "call-hangup",
