@@ -185,15 +185,17 @@ class ConsoleClient:
                     fut.set_exception(ConsoleError("console socket closed"))
             self._pending.clear()
 
-    async def command(self, name: str, **args: Any) -> dict[str, Any]:
-        """Run a console command; its result, or ``CommandRejected`` with the reason."""
+    async def command(self, command_name: str, /, **args: Any) -> dict[str, Any]:
+        """Run a console command; its result, or ``CommandRejected`` with the reason.
+        The command's name is positional only, so any argument name can be sent
+        (``command("create_customer", name="Ada")``)."""
         if self._ws is None:
             raise ConsoleError("not connected")
         msg_id = next(self._ids)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[msg_id] = fut
         await self._ws.send(
-            json.dumps({"type": "command", "id": msg_id, "name": name, "args": args})
+            json.dumps({"type": "command", "id": msg_id, "name": command_name, "args": args})
         )
         reply = await fut
         if not reply.get("ok"):

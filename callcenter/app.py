@@ -136,7 +136,9 @@ class _CenterService(service.Service):
 
     def startService(self):
         super().startService()
-        return self.center.load_agents()
+        # Pending callbacks take their places again once the agents are known.
+        return self.center.load_agents().addCallback(
+            lambda _: self.center.outbound.restore())
 
     def stopService(self):
         super().stopService()

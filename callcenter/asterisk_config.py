@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "asterisk"
-FILES = ("extensions.conf", "manager.conf", "queues.conf", "pjsip.conf")
+FILES = ("extensions.conf", "manager.conf", "queues.conf", "pjsip.conf", "features.conf")
 
 #: Events the core never uses: Asterisk drops them before they reach us.
 DROPPED_EVENTS = (
@@ -127,7 +127,8 @@ def _agents(text: str) -> tuple[str, ...]:
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="callcenter asterisk-config",
-        description="Render extensions.conf, manager.conf, queues.conf and pjsip.conf.")
+        description="Render extensions.conf, manager.conf, queues.conf, pjsip.conf and "
+                    "features.conf.")
     parser.add_argument("--config", help="settings file (default: built-in defaults)")
     parser.add_argument("--out", required=True, help="directory to write the files to")
     parser.add_argument("--flows", nargs="*", default=[],

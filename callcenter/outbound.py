@@ -19,6 +19,20 @@ agent and retries after ``routing.callback_retry_seconds``, up to
 outcome ``callback_failed``). The callback is one contact (direction ``callback``,
 ``parent_call_id`` the original call) for all its attempts.
 
+Callbacks are kept in the store's ``callbacks`` table, written (in order, on the
+database pool) when one is requested or scheduled and on every attempt and outcome
+(``pending``, ``dialling``, ``done``, ``failed``, ``cancelled``). When the server
+starts (``restore``, after the agents are loaded), the pending ones are read back:
+each takes its original place in its queue again; one whose attempt was under way
+when the server stopped counts that attempt as unanswered (retried, or given up).
+
+An agent can schedule a callback at wrap-up (``wrapup_saved``): it is kept out of the
+queues until its time (a timer on the injected clock), then its contact is opened and
+it joins the call's queue with priority ``routing.callback_priority``, and is placed
+like any callback; its pop says who scheduled it and with which notes. Saving the
+wrap-up again replaces it (or withdraws it: contact outcome ``callback_cancelled``
+when it was in a queue already).
+
 Click-to-dial (console command ``dial`` {number, customer_id}): the agent, ready or not
 ready, goes on an outbound call at once (``Router.dial_out``); an outbound contact is
 opened; the pop (``kind: "outbound"``) is pushed when their phone rings; after the call
@@ -134,6 +148,16 @@ class Callback:
     requested_at: float
     lookup: object | None = None
     attempts: int = 0  # Originates placed
+    customer_id: int | None = None
+    priority: int = 0  # its own (the queue's is added)
+    skills: str = ""
+    due_at: float | None = None  # scheduled: not before then
+    scheduled_by: int | None = None  # the agent who scheduled it at wrap-up
+    notes: str = ""
+
+
+def _skills_text(skills: dict) -> str:
+    return ",".join(f"{name}:{level}" for name, level in sorted(skills.items()))
 
 
 @dataclass
@@ -173,6 +197,7 @@ class Outbound:
         self.legs = LegTracker()
         self.placed: dict[str, Placed] = {}
         self.callbacks: dict[str, Callback] = {}
+        self._scheduled: dict[str, object] = {}  # callback id -> timer until it is due
         center.register_command("dial", self.cmd_dial)
         center.bus.subscribe(ev.AgentStateChanged, self.on_AgentStateChanged)
         center.ami_listeners.append(self.ami_event)
@@ -213,16 +238,22 @@ class Outbound:
         queued_at = call.queued_at if call.queued_at is not None else now
         number = normalize(call.caller_number, center.settings.store.region) \
             or call.caller_number
-        cb = Callback(callback_id, call.call_id, number, call.queue or "",
-                      queued_at, now, lookup=call.lookup)
+        waiting = center.router.waiting[callback_id]
+        customers = getattr(call.lookup, "customers", ()) or ()
+        cb = Callback(callback_id, call.call_id, number, waiting.queue,
+                      waiting.queued_at, now, lookup=call.lookup,
+                      customer_id=customers[0].id if customers else None,
+                      priority=waiting.own_priority, skills=_skills_text(waiting.own_skills))
         self.callbacks[callback_id] = cb
         call.outcome = "callback_requested"
-        customers = getattr(call.lookup, "customers", ()) or ()
         center._contact(callback_id, "open_contact", call_id=callback_id, direction="callback",
                         caller_number=number, arrived_at=now, parent_call_id=call.call_id,
-                        customer_id=customers[0].id if customers else None)
+                        customer_id=cb.customer_id)
         center._contact(callback_id, "update_contact", callback_id, queue=cb.queue,
                         queued_at=queued_at)
+        center._contact(callback_id, "add_callback", call_id=callback_id, number=number,
+                        queue=cb.queue, queued_at=cb.queued_at, parent_call_id=call.call_id,
+                        customer_id=cb.customer_id, priority=cb.priority, skills=cb.skills)
         log.info("call {call_id}: callback {callback_id} requested, place {position} in "
                  "{queue}", call_id=call.call_id, callback_id=callback_id, queue=cb.queue,
                  position=center.router.position(callback_id))
@@ -256,6 +287,9 @@ class Outbound:
             cb.lookup = placed.lookup
             self._pop(placed)
             self._agent_call(placed, "ringing")
+            waiting = center.router.waiting.get(cb.callback_id)
+            self._write(cb.callback_id, status="dialling",
+                        attempts=waiting.attempts if waiting is not None else 0)
             self._originate(placed)
 
         d.addCallback(ready)
@@ -267,22 +301,205 @@ class Outbound:
         decisions = self.center.router.callback_failed(callback_id, agent_id,
                                                        self.center.now())
         rest = []
+        settled = False
         for item in decisions:
             if isinstance(item, ev.CallbackRescheduled):
                 log.info("callback {call_id}: attempt {n} not answered ({status}); next "
                          "attempt in {s:.0f} s", call_id=item.call_id, n=item.attempts,
                          status=status, s=item.due - item.at)
                 self.center.bus.publish(item)
+                settled = settled or item.call_id == callback_id
+                self._write(item.call_id, status="pending", attempts=item.attempts,
+                            due_at=item.due, last_result=status)
             elif isinstance(item, ev.CallbackGivenUp):
-                log.info("callback {call_id}: given up after {n} attempts",
-                         call_id=item.call_id, n=item.attempts)
-                self.center.bus.publish(item)
-                self.callbacks.pop(item.call_id, None)
-                self.center._contact(item.call_id, "close_contact", item.call_id,
-                                     ended_at=item.at, outcome="callback_failed")
+                settled = settled or item.call_id == callback_id
+                self._given_up(item.call_id, item.queue, item.attempts, item.at, status)
             else:
                 rest.append(item)
+        if not settled and callback_id in self.callbacks:
+            # Late news of an attempt whose offer was over: it waits in its place.
+            self._write(callback_id, status="pending", last_result=status)
         self.center._apply(rest)
+
+    def _given_up(self, callback_id: str, queue: str, attempts: int, at: float,
+                  status: str) -> None:
+        log.info("callback {call_id}: given up after {n} attempts", call_id=callback_id,
+                 n=attempts)
+        self.center.bus.publish(ev.CallbackGivenUp(callback_id, queue, attempts, at))
+        self.callbacks.pop(callback_id, None)
+        self._write(callback_id, status="failed", attempts=attempts, last_result=status)
+        self.center._contact(callback_id, "close_contact", callback_id, ended_at=at,
+                             outcome="callback_failed")
+
+    def _write(self, callback_id: str, **fields) -> None:
+        """Record an attempt or outcome of a callback (in order with its contact)."""
+        self.center._contact(callback_id, "update_callback", callback_id, **fields)
+
+    # ------------------------------------------------- persisted callbacks
+
+    @defer.inlineCallbacks
+    def restore(self):
+        """At start-up, once the agents are loaded: every callback still to be placed
+        takes its place again (see the module's docstring)."""
+        from crm_store.store import Store
+
+        try:
+            records = yield self.center.db.do(Store.pending_callbacks)
+        except Exception:
+            log.failure("pending callbacks could not be read back")
+            return
+        for record in records:
+            try:
+                self._restore(record)
+            except Exception:
+                log.failure("callback {call_id} could not be restored", call_id=record.call_id)
+        if records:
+            log.info("{n} pending callbacks restored", n=len(records))
+
+    def _restore(self, record) -> None:
+        center = self.center
+        now = center.now()
+        if record.call_id in self.callbacks:
+            return
+        cb = Callback(record.call_id, record.parent_call_id or "", record.number,
+                      record.queue, record.queued_at, record.created_at,
+                      attempts=record.attempts, customer_id=record.customer_id,
+                      priority=record.priority, skills=record.skills, due_at=record.due_at,
+                      scheduled_by=record.scheduled_by, notes=record.notes)
+        self.callbacks[cb.callback_id] = cb
+        if cb.queue not in center.router.queues:
+            log.error("callback {call_id}: queue {queue!r} no longer exists; given up",
+                      call_id=cb.callback_id, queue=cb.queue)
+            self._open(cb, record.created_at)
+            self._given_up(cb.callback_id, cb.queue, record.attempts, now, "unknown queue")
+            return
+        attempts, retry_at = record.attempts, record.due_at
+        if record.status == "dialling":
+            # The server stopped during an attempt: it counts as not answered.
+            attempts += 1
+            if attempts >= center.router.callback_policy.attempts:
+                self._open(cb, record.created_at)
+                self._given_up(cb.callback_id, cb.queue, attempts, now, "interrupted")
+                return
+            retry_at = now + center.router.callback_policy.retry_s
+            cb.attempts = attempts
+            self._write(cb.callback_id, status="pending", attempts=attempts, due_at=retry_at,
+                        last_result="interrupted")
+        if cb.scheduled_by is not None and attempts == 0 and (cb.due_at or 0) > now:
+            self._schedule(cb)
+            return
+        self._enter(cb, retry_at, attempts)
+
+    def _open(self, cb: Callback, at: float) -> None:
+        """The callback's contact (kept as it is when it exists already)."""
+        self.center._contact(cb.callback_id, "open_contact", call_id=cb.callback_id,
+                             direction="callback", caller_number=cb.number, arrived_at=at,
+                             parent_call_id=cb.parent_call_id or None,
+                             customer_id=cb.customer_id)
+
+    def _enter(self, cb: Callback, retry_at: float | None = None, attempts: int = 0) -> None:
+        """The callback takes its place in its queue (``retry_at``: parked till then)."""
+        center = self.center
+        now = center.now()
+        self._open(cb, cb.due_at if cb.scheduled_by is not None and cb.due_at else now)
+        center._contact(cb.callback_id, "update_contact", cb.callback_id, queue=cb.queue,
+                        queued_at=cb.queued_at)
+        try:
+            decisions = center.router.add_callback(
+                cb.callback_id, cb.queue, cb.queued_at, now, priority=cb.priority,
+                skills=cb.skills or None, attempts=attempts, retry_at=retry_at)
+        except ValueError as e:
+            log.error("callback {call_id} cannot join {queue}: {e}", call_id=cb.callback_id,
+                      queue=cb.queue, e=e)
+            return
+        center._apply(decisions)
+
+    def _schedule(self, cb: Callback) -> None:
+        delay = max(0.0, (cb.due_at or 0.0) - self.center.now())
+        self._scheduled[cb.callback_id] = self.center.clock.callLater(delay, self._due, cb)
+
+    def _due(self, cb: Callback) -> None:
+        self._scheduled.pop(cb.callback_id, None)
+        if self.callbacks.get(cb.callback_id) is not cb:
+            return
+        log.info("scheduled callback {call_id} is due: joins {queue}", call_id=cb.callback_id,
+                 queue=cb.queue)
+        self._enter(cb)
+
+    def wrapup_saved(self, agent_key: str, contact, form, queue: str | None) -> defer.Deferred:
+        """A wrap-up of ``contact`` (a ``ContactRecord``) was saved with ``form``
+        (``callcenter.wrapup.WrapupForm``): the callback it promises, if any, replaces
+        the one scheduled on that call before."""
+        center = self.center
+        agent = center.agents.get(agent_key)
+        cb = None
+        fields = {}
+        if form.callback_at is not None:
+            cb = Callback("cb-" + uuid.uuid4().hex[:16], contact.call_id, form.callback_number,
+                          self._queue_for(agent_key, queue or contact.queue),
+                          form.callback_at, center.now(), customer_id=contact.customer_id,
+                          priority=center.settings.routing.callback_priority,
+                          due_at=form.callback_at,
+                          scheduled_by=getattr(agent, "id", None), notes=form.notes)
+            fields = dict(number=cb.number, queue=cb.queue, queued_at=cb.queued_at,
+                          due_at=cb.due_at, customer_id=cb.customer_id, priority=cb.priority,
+                          scheduled_by=cb.scheduled_by, notes=cb.notes)
+        d = center._contact(contact.call_id, "schedule_callback", contact.call_id,
+                            call_id=cb.callback_id if cb else None, **fields)
+
+        def written(cancelled):
+            if cancelled is None:
+                return  # logged by _contact
+            for callback_id in cancelled:
+                self._cancel(callback_id)
+            if cb is not None:
+                log.info("callback {call_id} scheduled on call {parent} for {at}",
+                         call_id=cb.callback_id, parent=contact.call_id, at=cb.due_at)
+                self.callbacks[cb.callback_id] = cb
+                self._schedule(cb)
+
+        d.addCallback(written)
+        d.addErrback(lambda f: log.failure("callback scheduled on call {call_id} not set", f,
+                                           call_id=contact.call_id))
+        return d
+
+    def _queue_for(self, agent_key: str, queue: str | None) -> str:
+        """The call's queue; for a call outside any queue, the first queue the agent
+        works (so they, or a colleague of that queue, take it)."""
+        router = self.center.router
+        if queue and queue in router.queues:
+            return queue
+        theirs = router.agent_queues.get(agent_key, ())
+        for q in self.center.settings.queues:
+            if q.name in theirs:
+                return q.name
+        return self.center.settings.queues[0].name
+
+    def _cancel(self, callback_id: str) -> None:
+        """A scheduled callback was replaced or withdrawn at wrap-up."""
+        center = self.center
+        timer = self._scheduled.pop(callback_id, None)
+        if timer is not None:
+            if timer.active():
+                timer.cancel()
+            self.callbacks.pop(callback_id, None)
+            return
+        waiting = center.router.waiting.get(callback_id)
+        if waiting is None or waiting.offered_to is not None:
+            log.info("callback {call_id} is being placed; it is not withdrawn",
+                     call_id=callback_id)
+            return
+        self.callbacks.pop(callback_id, None)
+        center._apply(center.router.call_left(callback_id, center.now()))
+        center._contact(callback_id, "close_contact", callback_id, ended_at=center.now(),
+                        outcome="callback_cancelled")
+
+    def stop(self) -> None:
+        """The server stops: scheduled callbacks stay in the store only."""
+        for timer in self._scheduled.values():
+            if timer.active():
+                timer.cancel()
+        self._scheduled.clear()
 
     # -------------------------------------------------------- click-to-dial
 
@@ -432,6 +649,7 @@ class Outbound:
                  agent=getattr(agent, "username", placed.agent_id), status=status)
         if placed.kind == "callback" and not placed.settled:
             placed.settled = True
+            self._write(placed.contact_id, status="pending", last_result="agent " + status)
             self.center._apply(self.center.router.offer_failed(
                 placed.contact_id, placed.agent_id, self.center.now()))
             self._agent_call(placed, "missed")
@@ -470,6 +688,7 @@ class Outbound:
             center._apply(center.router.offer_answered(placed.contact_id, placed.agent_id,
                                                        e.at))
             self.callbacks.pop(placed.contact_id, None)
+            self._write(placed.contact_id, status="done", due_at=None, last_result="ANSWER")
         self._agent_call(placed, "talking")
 
     def on_OutboundLegFailed(self, e: ev.OutboundLegFailed) -> None:
@@ -529,6 +748,7 @@ class Outbound:
             if placed.agent_id == e.agent_id and placed.kind == "callback" \
                     and placed.customer_answered_at is None and not placed.ended:
                 placed.settled = True
+                self._write(placed.contact_id, status="pending", last_result="agent logged out")
                 self._hangup_agent_leg(placed)
 
     def _hangup_agent_leg(self, placed: Placed) -> None:
@@ -579,6 +799,13 @@ class Outbound:
         if cb is not None:
             pop["parent_call_id"] = cb.parent_call_id
             pop["attempt"] = cb.attempts
+            pop["scheduled"] = None
+            if cb.scheduled_by is not None:
+                by = center.agents.get(str(cb.scheduled_by))
+                pop["scheduled"] = {
+                    "by": (getattr(by, "display_name", "") or getattr(by, "username", "")
+                           or str(cb.scheduled_by)),
+                    "at": cb.due_at, "notes": cb.notes}
         center.pops[placed.agent_id] = pop
         sockets = center._push(placed.agent_id, pop)
         center.counters["screen_pops_sent"] += 1

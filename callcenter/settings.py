@@ -147,6 +147,10 @@ class IVRSettings(_Section):
     menu_timeout_ms: int = Field(5000, ge=500)
     menu_retries: int = Field(2, ge=0)
     default_queue: str = "support"
+    # Telephone PINs (identify by account + PIN): this many wrong PINs in a row, over
+    # any number of calls, lock the account's PIN checks for pin_lock_minutes.
+    pin_max_failures: int = Field(5, ge=1)
+    pin_lock_minutes: float = Field(15.0, gt=0)
     options: tuple[MenuOption, ...] = (
         MenuOption(digit="1", label="sales", queue="sales"),
         MenuOption(digit="2", label="support", queue="support"),
@@ -180,6 +184,9 @@ class RoutingSettings(_Section):
     # two attempts (the callback keeps its place in the queue meanwhile).
     callback_attempts: int = Field(3, ge=1)
     callback_retry_seconds: float = Field(60.0, gt=0)
+    # A callback an agent scheduled at wrap-up joins its queue at its time with this
+    # priority (added to the queue's).
+    callback_priority: int = 0
     # Calls we place (callbacks, click-to-dial): the agent's phone rings first (for
     # ``ring_timeout``), then ``outbound_context`` dials the number; customers see
     # ``outbound_caller_id`` (empty: the PBX's default). After-call work of a call

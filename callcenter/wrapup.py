@@ -256,6 +256,7 @@ class WrapUp:
             if record is None:  # the failure was logged by _contact
                 raise CommandRejected("the wrap-up could not be saved: please try again")
             last.saved = form.as_dict()
+            self.center.outbound.wrapup_saved(key, record, form, last.queue)
             result = {"type": "wrapup_saved", "call_id": call_id, "saved": last.saved}
             self.center._push(key, result)
             return {"ok": True, "call_id": call_id, "saved": last.saved}

@@ -12,10 +12,12 @@ Twisted, no HTTP. The server runs these calls in a thread pool::
 from .phones import normalize
 from .records import (
     AgentRecord,
+    CallbackRecord,
     CallerLookup,
     ContactRecord,
     ContactSummary,
     CustomerCard,
+    PinCheck,
     SeedResult,
 )
 from .seed import DEMO_CUSTOMER, seed_demo
@@ -35,6 +37,7 @@ __all__ = [
     "AgentExists",
     "AgentNotFound",
     "AgentRecord",
+    "CallbackRecord",
     "CallerLookup",
     "ContactNotFound",
     "ContactRecord",
@@ -42,6 +45,7 @@ __all__ = [
     "CustomerCard",
     "CustomerNotFound",
     "NotContactAgent",
+    "PinCheck",
     "SeedResult",
     "Store",
     "make_engine",

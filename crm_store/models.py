@@ -19,6 +19,8 @@ __all__ = [
     "Agent",
     "AgentStateEntry",
     "Base",
+    "CALLBACK_STATUSES",
+    "CallbackEntry",
     "CONTACT_DIRECTIONS",
     "CONTACT_OUTCOMES",
     "CONTACT_STATUSES",
@@ -46,7 +48,12 @@ CONTACT_OUTCOMES = (
     "voicemail",  # the IVR took a message (after hours, or by the caller's choice)
     "transferred_out",  # the IVR sent the call to an outside number (transferred_to)
     "completed_in_ivr",  # the flow ended the call itself (a message, self-service)
+    "callback_cancelled",  # a scheduled callback replaced or withdrawn at wrap-up
 )
+# pending: waiting for its turn or its time; dialling: an attempt is under way;
+# done: the customer answered; failed: given up after the last attempt; cancelled:
+# replaced or withdrawn by a later wrap-up.
+CALLBACK_STATUSES = ("pending", "dialling", "done", "failed", "cancelled")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -91,6 +98,10 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # argon2 hash of the telephone PIN checked by the IVR (None: no PIN set).
     pin_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Wrong PINs in a row since the last right one (None: none yet), and the time until
+    # which PIN checks are refused once they reach ``ivr.pin_max_failures``.
+    pin_failures: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pin_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     phones: Mapped[list[CustomerPhone]] = relationship(
         back_populates="customer", order_by="CustomerPhone.id", cascade="all, delete-orphan"
@@ -188,3 +199,43 @@ class AgentStateEntry(Base):
     previous: Mapped[str] = mapped_column(String(20), default="")
     reason: Mapped[str] = mapped_column(String(40), default="")
     call_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class CallbackEntry(Base):
+    """A callback promised to a customer: asked for by a waiting caller (virtual hold,
+    ``scheduled_by`` None) or scheduled by an agent at wrap-up. Kept up to date on every
+    attempt, so pending callbacks survive a restart of the server.
+
+    ``call_id`` is the callback's contact (direction ``callback``), ``parent_call_id``
+    the call it was promised on. ``queued_at`` is its place in the queue (the caller's
+    arrival in the queue; the due time for a scheduled one); ``due_at`` None means
+    "as soon as its turn comes", a time means not before then (a scheduled callback, or
+    the next attempt after one the customer did not answer). ``attempts`` counts the
+    attempts the customer did not answer; ``priority`` and ``skills`` are the
+    callback's own (the queue's are added when it enters the queue).
+    """
+
+    __tablename__ = "callbacks"
+    __table_args__ = (Index("ix_callbacks_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64), unique=True)
+    parent_call_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    number: Mapped[str] = mapped_column(String(20))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    )
+    queue: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    skills: Mapped[str] = mapped_column(String(200), default="")
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    last_result: Mapped[str] = mapped_column(String(32), default="")
+    scheduled_by: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    )
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

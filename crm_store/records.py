@@ -10,10 +10,12 @@ from typing import Any
 
 __all__ = [
     "AgentRecord",
+    "CallbackRecord",
     "CallerLookup",
     "ContactRecord",
     "ContactSummary",
     "CustomerCard",
+    "PinCheck",
     "SeedResult",
 ]
 
@@ -32,6 +34,24 @@ class CustomerCard:
     notes: str
     phones: tuple[str, ...]
     phone_kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PinCheck:
+    """The answer of ``Store.verify_account_pin``: ``status`` is ``ok`` (the right PIN),
+    ``wrong`` (a wrong PIN, an unknown account, or one without a PIN) or ``locked`` (too
+    many wrong PINs: refused until ``locked_until``, whatever was keyed). True only when
+    ``ok``, so it still reads as the yes/no it used to be."""
+
+    status: str
+    locked_until: float | None = None
+
+    def __bool__(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def locked(self) -> bool:
+        return self.status == "locked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +116,30 @@ class ContactRecord:
     callback_at: float | None = None  # a callback promised at wrap-up
     callback_number: str | None = None
     transferred_to: str | None = None  # an agent, "queue:<name>" or a number
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRecord:
+    """A callback to place (``crm_store.models.CallbackEntry``); ``scheduled_by`` is
+    the agent who promised it at wrap-up (None: the caller asked while waiting)."""
+
+    id: int
+    call_id: str
+    parent_call_id: str | None
+    number: str
+    customer_id: int | None
+    queue: str
+    priority: int
+    skills: str
+    queued_at: float
+    due_at: float | None
+    attempts: int
+    status: str
+    last_result: str
+    scheduled_by: int | None
+    notes: str
+    created_at: float
+    updated_at: float
 
 
 @dataclass(frozen=True, slots=True)

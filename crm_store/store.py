@@ -12,14 +12,14 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, create_engine, event, func, or_, select
+from sqlalchemy import Engine, create_engine, event, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -27,12 +27,14 @@ from sqlalchemy.pool import StaticPool
 
 from .models import (
     AGENT_ROLES,
+    CALLBACK_STATUSES,
     CONTACT_DIRECTIONS,
     CONTACT_OUTCOMES,
     PHONE_KINDS,
     TIERS,
     Agent,
     AgentStateEntry,
+    CallbackEntry,
     Contact,
     Customer,
     CustomerPhone,
@@ -40,10 +42,12 @@ from .models import (
 from .phones import normalize
 from .records import (
     AgentRecord,
+    CallbackRecord,
     CallerLookup,
     ContactRecord,
     ContactSummary,
     CustomerCard,
+    PinCheck,
 )
 
 __all__ = [
@@ -205,7 +209,7 @@ class Store:
     ) -> None:
         self.engine = engine
         self.region = region
-        self.clock = clock  # only for created_at
+        self.clock = clock  # created_at and other stored times, PIN lockouts
         self._session = sessionmaker(engine, expire_on_commit=False)
 
     def create_schema(self) -> str:
@@ -315,24 +319,76 @@ class Store:
             if row is None:
                 raise CustomerNotFound(f"no customer with account number {account_number!r}")
             row.pin_hash = digest
+            # A new PIN (set once the customer has been identified otherwise) lifts a lock.
+            row.pin_failures = None
+            row.pin_locked_until = None
 
-    def verify_account_pin(self, account_number: str, pin: str) -> bool:
-        """True if ``pin`` is the PIN of this account (as written, or its digits only).
-        An unknown account, or one without a PIN, costs one hash check too, so timing
-        does not tell which accounts exist."""
+    def verify_account_pin(
+        self,
+        account_number: str,
+        pin: str,
+        *,
+        max_failures: int = 5,
+        lock_minutes: float = 15.0,
+    ) -> PinCheck:
+        """Check ``pin`` against the PIN of this account (as written, or its digits
+        only): ``ok``, ``wrong`` or ``locked`` (a ``PinCheck``, true only when ok).
+
+        Wrong PINs are counted per account across calls: the ``max_failures``-th in a
+        row locks PIN checks for ``lock_minutes`` (that attempt already answers
+        ``locked``); while locked even the right PIN is refused. Once the lock runs
+        out the count stays, so the next wrong PIN locks again at once; the right PIN
+        (or a new one, ``set_account_pin``) clears it. An unknown account, one
+        without a PIN or a locked one costs one hash check too, so timing does not
+        tell which accounts exist. Warnings name the customer id, never the PIN."""
+        now = self._now()
         with self._session() as s:
             row = _customer_by_account(s, account_number)
             stored = None if row is None else row.pin_hash
+            if row is not None:
+                customer_id, failures = row.id, row.pin_failures or 0
+                locked_until = row.pin_locked_until
         if not stored:
             _burn_one_verify(pin)
-            return False
+            return PinCheck("wrong")
+        if locked_until is not None and locked_until > now:
+            _burn_one_verify(pin)
+            log.warning("customer %d: PIN check refused, locked after too many wrong PINs",
+                        customer_id)
+            return PinCheck("locked", locked_until.timestamp())
         try:
-            return PASSWORD_HASHER.verify(stored, pin)
+            right = PASSWORD_HASHER.verify(stored, pin)
         except VerifyMismatchError:
-            return False
+            right = False
         except (VerificationError, InvalidHashError):
             log.warning("an account has an unreadable PIN hash; PIN refused")
-            return False
+            return PinCheck("wrong")
+        if right:
+            if failures or locked_until is not None:
+                with self._session.begin() as s:
+                    s.execute(update(Customer).where(Customer.id == customer_id)
+                              .values(pin_failures=None, pin_locked_until=None))
+            return PinCheck("ok")
+        return self._count_wrong_pin(customer_id, now, max_failures, lock_minutes)
+
+    def _count_wrong_pin(
+        self, customer_id: int, now: datetime, max_failures: int, lock_minutes: float
+    ) -> PinCheck:
+        """Add one wrong PIN to the customer's count (one UPDATE, so concurrent calls
+        each count) and lock the account when the count reaches ``max_failures``."""
+        with self._session.begin() as s:
+            s.execute(update(Customer).where(Customer.id == customer_id)
+                      .values(pin_failures=func.coalesce(Customer.pin_failures, 0) + 1))
+            failures = s.scalar(select(Customer.pin_failures)
+                                .where(Customer.id == customer_id)) or 0
+            if failures < max_failures:
+                return PinCheck("wrong")
+            until = now + timedelta(minutes=lock_minutes)
+            s.execute(update(Customer).where(Customer.id == customer_id)
+                      .values(pin_locked_until=until))
+        log.warning("customer %d: PIN checks locked for %g min after %d wrong PINs in a row",
+                    customer_id, lock_minutes, failures)
+        return PinCheck("locked", until.timestamp())
 
     def recent_contacts(self, customer_id: int, *, limit: int = 5) -> list[ContactSummary]:
         """The ``limit`` newest closed contacts of a customer, newest first."""
@@ -588,6 +644,119 @@ class Store:
             row.callback_number = callback_number if callback_at is not None else None
             s.flush()
             return _contact_record(row)
+
+    # ----------------------------------------------------------------- callbacks
+
+    def add_callback(
+        self,
+        *,
+        call_id: str,
+        number: str,
+        queue: str,
+        queued_at: float,
+        parent_call_id: str | None = None,
+        customer_id: int | None = None,
+        priority: int = 0,
+        skills: str = "",
+        due_at: float | None = None,
+        scheduled_by: int | None = None,
+        notes: str = "",
+    ) -> CallbackRecord:
+        """Write a pending callback (see ``CallbackEntry``). Adding a call id that has
+        a row already returns that row unchanged."""
+        with self._session.begin() as s:
+            row = s.scalar(select(CallbackEntry).where(CallbackEntry.call_id == call_id))
+            if row is None:
+                row = self._callback_row(
+                    call_id=call_id, number=number, queue=queue, queued_at=queued_at,
+                    parent_call_id=parent_call_id, customer_id=customer_id,
+                    priority=priority, skills=skills, due_at=due_at,
+                    scheduled_by=scheduled_by, notes=notes)
+                s.add(row)
+                s.flush()
+            return _callback_record(row)
+
+    def schedule_callback(
+        self, parent_call_id: str, *, call_id: str | None, **fields: Any
+    ) -> list[str]:
+        """The wrap-up of ``parent_call_id`` promises a callback (``call_id`` and the
+        fields of ``add_callback``), or none (``call_id`` None). In one transaction, the
+        callbacks scheduled on that call before and still pending are cancelled and
+        the new one is written. Returns the call ids of the cancelled callbacks."""
+        with self._session.begin() as s:
+            rows = s.scalars(
+                select(CallbackEntry)
+                .where(CallbackEntry.parent_call_id == parent_call_id,
+                       CallbackEntry.scheduled_by.is_not(None),
+                       CallbackEntry.status == "pending")
+                .with_for_update()
+            ).all()
+            now = self._now()
+            for row in rows:
+                row.status = "cancelled"
+                row.last_result = "replaced at wrap-up"
+                row.updated_at = now
+            if call_id is not None:
+                s.add(self._callback_row(call_id=call_id, parent_call_id=parent_call_id,
+                                         **fields))
+            return [row.call_id for row in rows]
+
+    def _callback_row(self, *, call_id: str, number: str, queue: str, queued_at: float,
+                      parent_call_id: str | None = None, customer_id: int | None = None,
+                      priority: int = 0, skills: str = "", due_at: float | None = None,
+                      scheduled_by: int | None = None, notes: str = "") -> CallbackEntry:
+        if not number:
+            raise ValueError(f"callback {call_id!r}: no number to call")
+        now = self._now()
+        return CallbackEntry(
+            call_id=call_id, parent_call_id=parent_call_id, number=number,
+            customer_id=customer_id, queue=queue, priority=int(priority),
+            skills=skills or "", queued_at=_dt(queued_at), due_at=_dt(due_at), attempts=0,
+            status="pending", last_result="", scheduled_by=scheduled_by, notes=notes or "",
+            created_at=now, updated_at=now)
+
+    def update_callback(self, call_id: str, **fields: Any) -> CallbackRecord:
+        """Record an attempt or an outcome: ``status`` (one of ``CALLBACK_STATUSES``),
+        ``attempts``, ``due_at`` (epoch seconds or None), ``last_result``."""
+        unknown = sorted(set(fields) - {"status", "attempts", "due_at", "last_result"})
+        if unknown:
+            raise ValueError(f"unknown callback field(s): {', '.join(unknown)}")
+        status = fields.get("status")
+        if status is not None and status not in CALLBACK_STATUSES:
+            raise ValueError(
+                f"callback status {status!r} is not one of {', '.join(CALLBACK_STATUSES)}")
+        with self._session.begin() as s:
+            row = s.scalar(select(CallbackEntry).where(CallbackEntry.call_id == call_id)
+                           .with_for_update())
+            if row is None:
+                raise LookupError(f"no callback with call id {call_id!r}")
+            for name, value in fields.items():
+                if name == "due_at":
+                    value = _dt(value)
+                elif name == "attempts":
+                    value = int(value)
+                elif name == "last_result":
+                    value = str(value)[:32]
+                setattr(row, name, value)
+            row.updated_at = self._now()
+            s.flush()
+            return _callback_record(row)
+
+    def callback(self, call_id: str) -> CallbackRecord | None:
+        with self._session() as s:
+            row = s.scalar(select(CallbackEntry).where(CallbackEntry.call_id == call_id))
+            return None if row is None else _callback_record(row)
+
+    def pending_callbacks(self) -> list[CallbackRecord]:
+        """Callbacks still to be placed (``pending``, or ``dialling`` when the server
+        stopped during an attempt), in their order in the queues (oldest place first)."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(CallbackEntry)
+                .where(CallbackEntry.status.in_(("pending", "dialling")))
+                .order_by(CallbackEntry.queued_at, CallbackEntry.id)
+            ).all()
+            return [_callback_record(r) for r in rows]
 
     # ----------------------------------------------------------- agent state log
 
@@ -918,6 +1087,28 @@ def _contact_record(row: Contact) -> ContactRecord:
         parent_call_id=row.parent_call_id,
         callback_at=_ts(row.callback_at),
         callback_number=row.callback_number,
+    )
+
+
+def _callback_record(row: CallbackEntry) -> CallbackRecord:
+    return CallbackRecord(
+        id=row.id,
+        call_id=row.call_id,
+        parent_call_id=row.parent_call_id,
+        number=row.number,
+        customer_id=row.customer_id,
+        queue=row.queue,
+        priority=row.priority,
+        skills=row.skills,
+        queued_at=row.queued_at.timestamp(),
+        due_at=_ts(row.due_at),
+        attempts=row.attempts,
+        status=row.status,
+        last_result=row.last_result,
+        scheduled_by=row.scheduled_by,
+        notes=row.notes,
+        created_at=row.created_at.timestamp(),
+        updated_at=row.updated_at.timestamp(),
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from twisted.logger import Logger
 
 from callcenter.agi.errors import AGICommandError, AGIHangup
-from ivr.runner import Command, Finished, FlowRunner, Lookup
+from ivr.runner import ACCOUNT_LOCKED, Command, Finished, FlowRunner, Lookup
 
 log = Logger()
 
@@ -77,16 +77,28 @@ def _first(lookup) -> Any:
     return customers[0] if customers else None
 
 
-def _customer_if_pin(store, account: str, pin: str) -> Any:
-    """The customer of ``account`` if ``pin`` is its PIN, else None (on the pool)."""
-    if not store.verify_account_pin(account, pin):
+def _customer_if_pin(store, account: str, pin: str, **lockout: Any) -> Any:
+    """The customer of ``account`` if ``pin`` is its PIN, ``ACCOUNT_LOCKED`` if the
+    account's PIN checks are locked, else None (on the pool)."""
+    check = store.verify_account_pin(account, pin, **lockout)
+    if getattr(check, "locked", False):
+        return ACCOUNT_LOCKED
+    if not check:
         return None
     return store.customer_by_account(account)
 
 
-def crm_lookup(db, queue_wait: Callable[[str], float | None] | None = None) -> LookupFn:
+def crm_lookup(
+    db,
+    queue_wait: Callable[[str], float | None] | None = None,
+    *,
+    pin_max_failures: int = 5,
+    pin_lock_minutes: float = 15.0,
+) -> LookupFn:
     """A ``lookup_fn`` answering from the CRM store through ``db.do`` (the database
-    pool), and queue waits from ``queue_wait(queue)`` (the router's estimate)."""
+    pool), and queue waits from ``queue_wait(queue)`` (the router's estimate). Wrong
+    PINs lock an account as ``Store.verify_account_pin`` says, with these limits."""
+    lockout = {"max_failures": pin_max_failures, "lock_minutes": pin_lock_minutes}
     from crm_store.store import Store
 
     def lookup(kind: str, args: Mapping[str, str]):
@@ -95,7 +107,7 @@ def crm_lookup(db, queue_wait: Callable[[str], float | None] | None = None) -> L
         if kind == "account":
             return db.do(Store.customer_by_account, args["account"])
         if kind == "account_pin":
-            return db.do(_customer_if_pin, args["account"], args["pin"])
+            return db.do(_customer_if_pin, args["account"], args["pin"], **lockout)
         if kind == "queue_wait":
             return queue_wait(args["queue"]) if queue_wait is not None else None
         log.warn("unknown IVR lookup {kind}", kind=kind)

@@ -122,7 +122,8 @@ class Lookup:
 
     - ``caller`` {number}: the customer calling from this number, or None;
     - ``account`` {account}: the customer with this account number, or None;
-    - ``account_pin`` {account, pin}: the customer if the PIN is right, else None;
+    - ``account_pin`` {account, pin}: the customer if the PIN is right,
+      ``ACCOUNT_LOCKED`` if too many wrong PINs locked the account, else None;
     - ``queue_wait`` {queue}: the queue's estimated wait in seconds, or None.
 
     Customers are read through ``id``, ``name``, ``account_number`` and ``tier``
@@ -134,6 +135,19 @@ class Lookup:
     def __repr__(self) -> str:
         shown = {k: ("****" if k in SECRET_KEYS else v) for k, v in self.args.items()}
         return f"Lookup({self.kind!r}, {shown!r})"
+
+
+class _AccountLocked:
+    """The type of ``ACCOUNT_LOCKED``."""
+
+    def __repr__(self) -> str:
+        return "ACCOUNT_LOCKED"
+
+
+#: The answer to an ``account_pin`` lookup for an account whose PIN checks are locked
+#: (too many wrong PINs, over any number of calls): the caller is not verified and
+#: not asked again.
+ACCOUNT_LOCKED = _AccountLocked()
 
 
 @dataclass(frozen=True)
@@ -396,6 +410,9 @@ class FlowRunner:
                 if pin:
                     customer = yield from self._lookup("account_pin", account=account, pin=pin)
                 masked = mask_account(account)
+                if customer is ACCOUNT_LOCKED:
+                    self._record(node.id, f"{masked} ****", f"account {masked} locked")
+                    return node.fail
                 if customer is not None:
                     self.customer = customer
                     self.variables["account"] = getattr(customer, "account_number", account)

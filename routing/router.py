@@ -29,6 +29,10 @@ ring-no-answer as for any call (``offer_failed``); the customer not answering
 (``callback_failed``) frees the agent and either parks the callback for
 ``callback_policy.retry_s`` before it takes its place again, or gives it up after
 ``callback_policy.attempts`` attempts.
+
+A callback can also join a queue without a caller (``add_callback``): one read back
+after a restart, at the place it had (its original ``queued_at``, parked until its
+retry time if it has one), or one an agent scheduled, when its time comes.
 """
 
 from __future__ import annotations
@@ -302,6 +306,40 @@ class Router:
         w.epoch += 1  # the call's timers no longer apply
         self.waiting[callback_id] = w
         insort(self._in_queue[w.queue], w, key=_key)
+        self._index_call(w)
+        self._schedule_step(w)
+        return self._match_call(w, now)
+
+    def add_callback(self, callback_id: str, queue: str, queued_at: float, now: float, *,
+                     priority: int = 0, skills: str | Mapping[str, int] | None = None,
+                     attempts: int = 0, retry_at: float | None = None) -> list:
+        """A callback joins ``queue`` at the place of ``queued_at`` (with its own
+        ``priority`` and ``skills``, the queue's added), having had ``attempts``
+        unanswered attempts; parked until ``retry_at`` when that is later than ``now``.
+        Offered at once when an agent fits; no maximum wait, no rejection when the
+        queue is unstaffed. ``ValueError`` for an unknown queue or a known id."""
+        cfg = self.queues.get(queue)
+        if cfg is None:
+            raise ValueError(f"unknown queue {queue!r}")
+        if callback_id in self.waiting:
+            raise ValueError(f"callback {callback_id} is already waiting")
+        self._seq += 1
+        w = Waiting(callback_id, queue, cfg.priority + priority, queued_at, self._seq,
+                    own_priority=priority, own_skills=parse_skills(skills), callback=True,
+                    attempts=attempts)
+        self.waiting[callback_id] = w
+        cfg_base = dict(cfg.skills)
+        for skill, level in w.own_skills.items():
+            cfg_base[skill] = max(level, cfg_base.get(skill, 0))
+        w.base = cfg_base
+        w.entered_at = now
+        w.key = (-w.priority, w.queued_at, w.seq)
+        w.needs = tuple(sorted(cfg_base.items()))
+        insort(self._in_queue[queue], w, key=_key)
+        if retry_at is not None and retry_at > now:
+            w.parked = True
+            self._timer(retry_at, w, _RETRY)
+            return []
         self._index_call(w)
         self._schedule_step(w)
         return self._match_call(w, now)

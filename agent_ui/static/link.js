@@ -3,7 +3,9 @@
    reconnection with backoff and a fresh ticket from /api/ws-ticket.
 
    var link = ConsoleLink({ wsUrl, token, onMessage(msg), onStatus(text) });
-   link.command(name, args, done)   // done(error or null); false when not connected */
+   link.command(name, args, done)   // done(error or null, result); false when not connected
+   `result` is the reply's result (the agent's snapshot, or what the command returns);
+   undefined when the command failed or the connection was lost. */
 window.ConsoleLink = function (opts) {
   "use strict";
 
@@ -28,7 +30,9 @@ window.ConsoleLink = function (opts) {
       if (msg.type === "reply") {
         var done = pending[msg.id];
         delete pending[msg.id];
-        if (done) { done(msg.ok ? null : (msg.error || "Rejected")); }
+        if (done) {
+          if (msg.ok) { done(null, msg.result); } else { done(msg.error || "Rejected", undefined); }
+        }
         return;
       }
       if (msg.type === "welcome") {
@@ -40,7 +44,7 @@ window.ConsoleLink = function (opts) {
     sock.onclose = function () {
       if (ws !== sock) { return; }
       ws = null;
-      Object.keys(pending).forEach(function (id) { pending[id]("connection lost"); });
+      Object.keys(pending).forEach(function (id) { pending[id]("connection lost", undefined); });
       pending = {};
       scheduleReconnect();
     };

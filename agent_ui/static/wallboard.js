@@ -37,11 +37,16 @@
     box.classList.toggle("error", !!isError);
   }
 
-  function command(name, args) {
-    var sent = link && link.command(name, args, function (error) {
+  // done(error or null, result), when given, is called with the outcome and the result.
+  function command(name, args, done) {
+    var sent = link && link.command(name, args, function (error, result) {
       if (error) { showMessage(error, true); } else { showMessage("Done: " + name.replace(/_/g, " "), false); }
+      if (done) { done(error || null, result); }
     });
-    if (!sent) { showMessage("Not connected: try again in a moment.", true); }
+    if (!sent) {
+      showMessage("Not connected: try again in a moment.", true);
+      if (done) { done("not connected", undefined); }
+    }
   }
 
 

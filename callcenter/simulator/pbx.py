@@ -125,6 +125,7 @@ class Timings:
     dtmf_duration: float = 0.1
     dtmf_gap: float = 0.25
     dead_agi_close: float = 10.0  # close a FastAGI link the server leaves open after HANGUP
+    outside_talk: float = 2.0  # an outside party the IVR transferred a caller to
     dial_timeout: float = 30.0
 
 
@@ -1427,6 +1428,11 @@ class Pbx:
             self.set_var(c2, "AGISTATUS", status)
             if status == "FAILURE" and self.fallback_queue and not c2.variables.get("QUEUE"):
                 c2.variables["QUEUE"] = self.fallback_queue
+            transfer = c2.variables.get("TRANSFER", "")
+            if status == "SUCCESS" and transfer and c2.alive and not c2.hangup_requested:
+                await self._dial_ivr_transfer(c2, transfer)
+                self.finish(c2)
+                return
         elif reason == "timeout" and c2.context == "inbound-noagi":
             c2.variables.setdefault("QUEUE", "sales")
             if not c2.variables["QUEUE"]:
@@ -1484,6 +1490,16 @@ class Pbx:
             chan.variables.setdefault("QUEUESTATUS", status)
         return status
 
+    async def _dial_ivr_transfer(self, c2: Channel, number: str) -> None:
+        """[cti-inbound] after the AGI: a ``TRANSFER`` the IVR left (it comes before a
+        ``QUEUE``) is ``Goto([outbound],${TRANSFER},1)``: ``Dial(PJSIP/<number>@trunk,
+        60,T)``, then ``Hangup()``. An outside party with no phone in ``phones`` talks
+        for ``timings.outside_talk`` seconds, then hangs up."""
+        c2.context, c2.exten, c2.priority = OUTBOUND_CONTEXT, number, 1
+        c2.app, c2.app_data = "Dial", f"PJSIP/{number}@trunk,60,T"
+        await self.dial_number(c2, number, talk_seconds=self.timings.outside_talk)
+        c2.app, c2.app_data = "", ""
+
     def _agi_request_data(self, call: SimulatedCall) -> str:
         return (
             f"agi://{self.agi_host}:{self.agi_port}/{self.agi_script},"
@@ -1523,12 +1539,13 @@ class Pbx:
         if status == "FAILURE" and queue and c2.alive and not c2.hangup_requested:
             await self._queue(c2, queue, 300.0)
 
-    async def dial_number(self, caller: Channel, number: str) -> str:
+    async def dial_number(self, caller: Channel, number: str, *,
+                          talk_seconds: float | None = None) -> str:
         """``Dial()`` of an external number through the trunk. The far end is a phone
-        of ``phones`` when one has that number, else it answers after 0.5 s and stays
-        until hung up. Returns DIALSTATUS."""
+        of ``phones`` when one has that number, else it answers after 0.5 s and talks
+        ``talk_seconds`` (None: until hung up). Returns DIALSTATUS."""
         phone = self.phone_for(number) or PhoneBehaviour(number, answer_after=0.5,
-                                                         talk_seconds=None)
+                                                         talk_seconds=talk_seconds)
         one, two = self.new_pair(f"{number}@{OUTBOUND_CONTEXT}", OUTBOUND_CONTEXT, number,
                                  caller.linkedid)
         one.call = two.call = caller.call

@@ -120,3 +120,24 @@ class CallCenterHarness:
         for console in self.consoles:
             await as_deferred(console.client.close())
         await self.service.stopService()
+
+    async def restart(self, phones=None):
+        """Stop the server, then start a new one (and a new simulated PBX, same ports)
+        on the same database URL: what carries over is what the store kept."""
+        from callcenter.simulator import PhoneBehaviour, SimulatorService
+
+        await self.stop()
+        self.consoles = []
+        self.store.engine.dispose()
+        self.store = Store(make_engine(self.settings.store_url()))
+        phones = phones or {
+            a.extension: PhoneBehaviour(a.extension, answer_after=0.2, talk_seconds=0.6)
+            for a in self.agents
+        }
+        self.service = make_service(self.settings, self.reactor, store=self.store)
+        self.simulator = SimulatorService(
+            self.reactor, ami_port=self.settings.ami.port, secret=SECRET,
+            agi_port=self.settings.agi.port, phones=phones, prompt_seconds=0.05)
+        self.simulator.setName("simulator")
+        self.simulator.setServiceParent(self.service)
+        await self.start()

@@ -54,8 +54,8 @@ async def talking(console, what: str = "talking"):
     return last_call(console)
 
 
-async def command(console, name: str, **args):
-    return await as_deferred(console.client.command(name, **args))
+async def command(console, command_name: str, /, **args):
+    return await as_deferred(console.client.command(command_name, **args))
 
 
 def caller_hangups_by_us(rec: Recorder, call) -> list:

@@ -4,6 +4,9 @@ closed as callback_requested, the agent-first Originate, retries and giving up."
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 import pytest_twisted
 from twisted.internet import reactor, task
 
@@ -217,5 +220,143 @@ async def test_agent_not_answering_a_callback_is_rona_and_the_callback_waits(tmp
         assert h.center.router.waiting[callback_id].attempts == 0
         assert h.center.router.position(callback_id) == 1
         assert phone.rung == 0
+    finally:
+        await h.stop()
+
+
+# ------------------------------------------------- kept across restarts, scheduled
+
+
+async def callback_row(h, predicate, what):
+    """Poll the store until one callback row satisfies ``predicate``."""
+    for _ in range(200):
+        rows = [await h.service.db.do(Store.callback, r.call_id)
+                for r in await h.service.db.do(Store.pending_callbacks)]
+        found = [r for r in rows if predicate(r)]
+        if found:
+            return found[0]
+        await task.deferLater(reactor, 0.05, lambda: None)
+    raise AssertionError(f"no callback {what}")
+
+
+@pytest_twisted.ensureDeferred
+async def test_callback_requested_before_a_restart_is_placed_by_the_new_server(tmp_path):
+    h = await start(tmp_path)
+    try:
+        call, original, _ = await request_callback(h)
+        assert original.outcome == "callback_requested"
+        row = await callback_row(h, lambda r: r.status == "pending", "pending")
+        assert (row.parent_call_id, row.number, row.queue, row.attempts, row.due_at) == (
+            call.linkedid, ADA_E164, "support", 0, None)
+
+        await h.restart()
+        center = h.center
+        assert center is not None and center.outbound.callbacks.keys() == {row.call_id}
+        waiting = center.router.waiting[row.call_id]
+        assert waiting.callback and waiting.queued_at == row.queued_at
+        h.simulator.set_phone("1001", PhoneBehaviour("1001", answer_after=0.2,
+                                                     talk_seconds=None))
+        phone = h.simulator.set_customer_phone(ADA_E164, answer_after=0.2, talk_seconds=0.5)
+        console = await h.console("agent1")
+        await as_deferred(console.client.command("ready"))
+        await until(reactor, lambda: callback_pops(console), what="the callback pop")
+        pop = callback_pops(console)[0]
+        assert (pop["call_id"], pop["parent_call_id"], pop["scheduled"]) == (
+            row.call_id, call.linkedid, None)
+        assert pop["customer"]["name"] == "Ada Lovelace"
+        contact = await wait_closed(h, row.call_id)
+        assert (contact.direction, contact.outcome, phone.rung) == ("callback", "answered", 1)
+        done = await h.service.db.do(Store.callback, row.call_id)
+        assert (done.status, done.last_result) == ("done", "ANSWER")
+        await h.contacts_closed(2)
+    finally:
+        await h.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_callback_dialling_when_the_server_stopped_is_retried_after_restart(tmp_path):
+    h = await start(tmp_path, callback_attempts=3)
+    try:
+        # The customer's phone rings on and on: the attempt is under way at the stop.
+        phone = h.simulator.set_customer_phone(ADA_E164, answer_after=None,
+                                               no_answer_after=30.0)
+        console = await h.console("agent1")
+        await request_callback(h)
+        await as_deferred(console.client.command("ready"))
+        await until(reactor, lambda: phone.rung == 1, what="the first attempt")
+        row = await callback_row(h, lambda r: r.status == "dialling", "dialling")
+
+        await h.restart()
+        center = h.center
+        # That attempt counts as not answered: parked for the retry delay.
+        assert center.router.waiting[row.call_id].attempts == 1
+        assert center.router.waiting[row.call_id].parked
+        restored = await h.service.db.do(Store.callback, row.call_id)
+        assert (restored.status, restored.attempts, restored.last_result) == (
+            "pending", 1, "interrupted")
+        assert restored.due_at is not None
+        h.simulator.set_phone("1001", PhoneBehaviour("1001", answer_after=0.2,
+                                                     talk_seconds=None))
+        phone = h.simulator.set_customer_phone(ADA_E164, answer_after=0.2, talk_seconds=0.5)
+        console = await h.console("agent1")
+        await as_deferred(console.client.command("ready"))
+        contact = await wait_closed(h, row.call_id)
+        assert (contact.outcome, phone.rung) == ("answered", 1)
+        assert [p["attempt"] for p in callback_pops(console)] == [2]
+        done = await h.service.db.do(Store.callback, row.call_id)
+        assert (done.status, done.attempts) == ("done", 1)
+    finally:
+        await h.stop()
+
+
+def iso_in(seconds: float) -> str:
+    return datetime.fromtimestamp(time.time() + seconds, UTC).isoformat()
+
+
+@pytest_twisted.ensureDeferred
+async def test_callback_scheduled_at_wrapup_is_placed_when_due(tmp_path):
+    h = await start(tmp_path, callback_priority=5)
+    try:
+        console = await h.console("agent1")
+        await as_deferred(console.client.command("ready"))
+        call = h.simulator.place_call(CallerScript(number=ADA, digits={0: "2"},
+                                                   talk_hangup_after=0.3))
+        await call.ended
+        await wait_closed(h, call.linkedid)
+        center = h.center
+        # Saved with a callback in a minute, then again with one in 2 s: it replaces it.
+        first = await as_deferred(console.client.command(
+            "wrapup", call_id=call.linkedid, disposition="follow-up", notes="first try",
+            callback={"at": iso_in(60), "number": ""}))
+        assert first["ok"] is True
+        earlier = await callback_row(h, lambda r: r.notes == "first try", "scheduled")
+        await as_deferred(console.client.command(
+            "wrapup", call_id=call.linkedid, disposition="follow-up",
+            notes="call back about the invoice", callback={"at": iso_in(2), "number": ""}))
+        row = await callback_row(h, lambda r: r.notes == "call back about the invoice",
+                                 "rescheduled")
+        assert (await h.service.db.do(Store.callback, earlier.call_id)).status == "cancelled"
+        assert (row.parent_call_id, row.number, row.queue, row.priority, row.scheduled_by) == (
+            call.linkedid, ADA_E164, "support", 5, h.agents[0].id)
+        assert row.customer_id is not None and row.due_at == row.queued_at
+        # Not in the queue before its time; no contact yet.
+        assert row.call_id not in center.router.waiting
+        assert earlier.call_id not in center.outbound.callbacks
+        assert await h.service.db.do(Store.contact, row.call_id) is None
+
+        phone = h.simulator.set_customer_phone(ADA_E164, answer_after=0.2, talk_seconds=0.5)
+        await until(reactor, lambda: callback_pops(console), timeout=15.0,
+                    what="the scheduled callback's pop")
+        pop = callback_pops(console)[0]
+        assert pop["call_id"] == row.call_id and pop["parent_call_id"] == call.linkedid
+        assert pop["scheduled"] == {"by": "Agent 1", "at": row.due_at,
+                                    "notes": "call back about the invoice"}
+        assert pop["customer"]["name"] == "Ada Lovelace"
+        contact = await wait_closed(h, row.call_id)
+        assert (contact.direction, contact.parent_call_id, contact.outcome) == (
+            "callback", call.linkedid, "answered")
+        assert phone.rung == 1
+        assert h.simulator.originates[-1]["Channel"] == "Local/1001@agents/n"
+        assert (await h.service.db.do(Store.callback, row.call_id)).status == "done"
     finally:
         await h.stop()

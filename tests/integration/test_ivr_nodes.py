@@ -39,6 +39,7 @@ class NodeCase:
     number: str = C.KNOWN
     hangup_at: str | None = None
     labels: dict = field(default_factory=dict)  # step -> text its label must contain
+    dials: str = ""  # the number the dialplan dials out to once the IVR is over
 
 
 def hours_flows(directory, now: datetime) -> None:
@@ -235,7 +236,7 @@ CASES = [
              hangup_at="lab/leave-message"),
     # transfer: to a number, to another flow
     NodeCase("transfer", "normal", {**EN, "lab/main": "5"}, None, "xfer",
-             labels={"xfer": "transfer to +15550001111"}),
+             labels={"xfer": "transfer to +15550001111"}, dials="+15550001111"),
     NodeCase("transfer", "normal", {**EN, "lab/main": "6"}, "sales", "queue",
              labels={"other": "transfer to flow second"}),
     NodeCase("transfer", "hangup", {**EN, "lab/main": "5"}, None, "hangup", "xfer",
@@ -266,6 +267,8 @@ async def test_every_node_kind_over_fastagi(tmp_path):
                           ivr={"flows": [str(C.FLOWS), str(flows)]},
                           skills="sales:3,support:3,billing:3,vip:3")
     seed_lab_customers(h.store)
+    events: list[dict] = []
+    h.simulator.pbx.listeners.append(lambda headers: events.append(dict(headers)))
     await h.start()
     try:
         for i in range(1, 5):
@@ -304,6 +307,14 @@ async def test_every_node_kind_over_fastagi(tmp_path):
                 labels = [s["label"] for s in path if s["step"] == step]
                 if not any(text in label for label in labels):
                     problems.append(f"{name}: {step} labels {labels} lack {text!r}")
+            # After a transfer node the dialplan dials the number through [outbound].
+            dialled = [(e["Event"], e.get("DestExten"), e.get("DialStatus"))
+                       for e in events if e.get("Event") in ("DialBegin", "DialEnd")
+                       and e.get("Linkedid") == call.linkedid
+                       and e.get("DestContext") == "outbound"]
+            wanted = [("DialBegin", case.dials, None), ("DialEnd", case.dials, "ANSWER")]
+            if dialled != (wanted if case.dials else []):
+                problems.append(f"{name}: outbound dials {dialled}")
         assert problems == []
     finally:
         await h.stop()
@@ -330,5 +341,36 @@ async def test_vip_found_by_the_ivr_waits_ahead_with_a_higher_priority(tmp_path)
         await standard.ended
         await vip.ended
         await h.contacts_closed(2)
+    finally:
+        await h.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_wrong_pins_over_several_calls_lock_the_account_for_later_calls(tmp_path, caplog):
+    # The lab flow asks twice per call; the third wrong PIN (in the second call) locks.
+    # Callers hang up once identification is over: no agent is needed.
+    h = CallCenterHarness(reactor, tmp_path, agents=1, customers=0,
+                          ivr={"flows": [str(C.FLOWS)], "pin_max_failures": 3},
+                          skills="sales:3,support:3,vip:3")
+    seed_lab_customers(h.store)
+    await h.start()
+    try:
+        wrong = {**ACCOUNT, "lab/pin": ["1111", "2222"]}
+        right = {**ACCOUNT, "lab/pin": "8642"}
+        labels = []
+        for n, digits in enumerate((wrong, wrong, right), start=1):
+            call = h.simulator.place_call(CallerScript(
+                number=C.UNKNOWN, dnis=C.LAB, digits=digits, hangup_at="node:main"))
+            await call.ended
+            await h.contacts_closed(n)
+            contact = await h.service.db.do(Store.contact, call.linkedid)
+            labels.append([s["label"] for s in contact.ivr if s["step"] == "who"])
+            assert contact.customer_id is None
+        assert labels == [["account 4417… not verified"] * 2,
+                          ["account 4417… locked"],
+                          ["account 4417… locked"]]
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert any("locked" in w for w in warnings)
+        assert not any(pin in caplog.text for pin in ("1111", "2222", "8642"))
     finally:
         await h.stop()

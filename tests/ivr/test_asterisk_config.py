@@ -188,7 +188,25 @@ def test_parser_rejects_broken_dialplans(bad):
         parse_dialplan(bad)
 
 
-@pytest.mark.parametrize("name", ["manager.conf", "queues.conf", "pjsip.conf"])
+@pytest.mark.parametrize("name", ["manager.conf", "queues.conf", "pjsip.conf", "features.conf"])
 def test_other_files_are_sections_of_key_value_lines(name):
     sections = parse_ini(rendered()[name])
     assert sections
+
+
+def test_features_give_the_transfer_keys_call_control_sends_and_nothing_clashes():
+    from callcenter.callcontrol import ATXFER_THREEWAY
+    from callcenter.simulator.pbx import ATXFER_THREEWAY as SIMULATED_THREEWAY
+
+    sections = {name: dict(pairs) for name, pairs in parse_ini(rendered()["features.conf"]).items()}
+    general, featuremap = sections["general"], sections["featuremap"]
+    assert general["atxferthreeway"] == ATXFER_THREEWAY == SIMULATED_THREEWAY == "*3"
+    assert general["atxferabort"] == "*1" and general["atxfercomplete"] == "*2"
+    assert general["atxferdropcall"] == "yes"
+    assert general["atxfernoanswertimeout"] == str(load_settings(None, environ={})
+                                                    .routing.ring_timeout)
+    assert featuremap["atxfer"]  # AMI Atxfer types these digits: they must be set
+    assert "automixmon" not in featuremap
+    in_transfer = {general[k] for k in ("atxferabort", "atxferthreeway", "atxferswap")}
+    assert not in_transfer & set(featuremap.values())
+    assert set(sections) == {"general", "featuremap"}

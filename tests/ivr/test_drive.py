@@ -91,3 +91,35 @@ def test_failed_lookup_counts_as_not_found():
     finished = result_of(defer.ensureDeferred(
         run_flow(FakeSession(caller), runner(number="5551230000"), broken, task.Clock())))
     assert finished.customer is None and finished.queue == "sales"
+
+
+def test_crm_lookup_answers_a_locked_account_and_passes_the_lockout_limits():
+    from crm_store.records import PinCheck
+    from ivr.drive import crm_lookup
+    from ivr.runner import ACCOUNT_LOCKED
+
+    class Store:
+        def __init__(self, status):
+            self.status, self.asked = status, []
+
+        def verify_account_pin(self, account, pin, **limits):
+            self.asked.append(limits)
+            return PinCheck(self.status)
+
+        def customer_by_account(self, account):
+            return "customer " + account
+
+    class Pool:
+        def __init__(self, store):
+            self.store = store
+
+        def do(self, fn, /, *args, **kwargs):
+            return defer.succeed(fn(self.store, *args, **kwargs))
+
+    answers = {}
+    for status in ("ok", "wrong", "locked"):
+        store = Store(status)
+        lookup = crm_lookup(Pool(store), pin_max_failures=3, pin_lock_minutes=2.5)
+        answers[status] = result_of(lookup("account_pin", {"account": "4417", "pin": "1"}))
+        assert store.asked == [{"max_failures": 3, "lock_minutes": 2.5}]
+    assert answers == {"ok": "customer 4417", "wrong": None, "locked": ACCOUNT_LOCKED}

@@ -4,7 +4,16 @@ import pytest
 
 from callcenter.agi.codec import AGIResult
 from ivr.load import parse_flow
-from ivr.runner import Command, Finished, FlowContext, FlowRunner, Lookup, luhn_ok, mask_account
+from ivr.runner import (
+    ACCOUNT_LOCKED,
+    Command,
+    Finished,
+    FlowContext,
+    FlowRunner,
+    Lookup,
+    luhn_ok,
+    mask_account,
+)
 from tests.ivr.cases import CASES, FakeCaller, FakeCRM, run_case
 
 
@@ -119,6 +128,35 @@ def test_pin_never_shows_in_path_lookup_repr_or_finished():
     assert "8642" not in repr(finished) and "8642" not in repr(crm.asked)
     assert finished.path[4]["input"] == "4417… ****"
     assert "4417… verified" in finished.summary
+
+
+def test_locked_account_is_not_verified_nor_asked_again_and_goes_to_fail():
+    f = flow({"who": {"kind": "identify", "by": ["account"], "account_prompt": "p/acct",
+                      "pin_prompt": "p/pin", "invalid_prompt": "p/invalid", "retries": 2,
+                      "account_digits": 8, "next": "vip_q", "fail": "q"},
+              "vip_q": {"kind": "queue", "queue": "vip"},
+              "q": {"kind": "queue", "queue": "sales"}})
+    caller = FakeCaller({"p/acct": "44170039", "p/pin": "8642"})
+    asked = []
+
+    def locked(kind, args):
+        asked.append(Lookup(kind, dict(args)))
+        return ACCOUNT_LOCKED
+
+    runner, now = FlowRunner(f), 0.0
+    step = runner.start(now)
+    while not isinstance(step, Finished):
+        now += 1
+        if isinstance(step, Lookup):
+            step = runner.on_lookup(locked(step.kind, step.args), now)
+        else:
+            step = runner.on_result(caller.answer(step.words), now)
+    assert [a.kind for a in asked] == ["account_pin"]
+    assert step.queue == "sales" and step.customer is None
+    who = [s for s in step.path if s["step"] == "who"]
+    assert [s["label"] for s in who] == ["account 4417… locked"]
+    assert "p/invalid" not in [w[1] for w in caller.commands if len(w) > 1]
+    assert "8642" not in repr(step) and "8642" not in repr(asked)
 
 
 def test_quiet_loop_at_run_time_goes_to_the_fallback_queue():

@@ -145,3 +145,52 @@ def test_callback_cannot_be_requested_for_a_call_ringing_an_agent():
         router.request_callback("c1", "cb-c1", 2.0)
     with pytest.raises(ValueError, match="not waiting"):
         router.request_callback("nope", "cb-nope", 2.0)
+
+
+def test_callback_read_back_takes_its_original_place():
+    router = router_with("a1")
+    router.enqueue("c1", "support", 10.0)
+    router.enqueue("c2", "support", 30.0)
+    # A callback asked for at 20 s, before a restart: between the two calls.
+    assert router.add_callback("cb-old", "support", 20.0, 100.0) == []
+    assert [w.call_id for w in router.waiting_in("support")] == ["c1", "cb-old", "c2"]
+    router.call_left("c1", 101.0)
+    assert offers(router.ready("a1", 102.0)) == [("cb-old", "a1", "callback")]
+
+
+def test_callback_read_back_keeps_priority_skills_and_attempts():
+    router = router_with("a1", "a2", attempts=3)
+    router.add_agent("a2", ["support"], "lang_es:3")
+    router.enqueue("c1", "support", 1.0, priority=5)
+    router.add_callback("cb-vip", "support", 50.0, 60.0, priority=10, skills="lang_es:2",
+                        attempts=2)
+    assert router.position("cb-vip") == 1
+    assert router.ready("a1", 61.0)[-1].call_id == "c1"  # a1 lacks the skill
+    assert offers(router.ready("a2", 62.0)) == [("cb-vip", "a2", "callback")]
+    # Its third attempt is its last.
+    given_up = [d for d in router.callback_failed("cb-vip", "a2", 63.0)
+                if isinstance(d, CallbackGivenUp)]
+    assert given_up == [CallbackGivenUp("cb-vip", "support", 3, 63.0)]
+
+
+def test_callback_read_back_with_a_retry_time_waits_parked_in_its_place():
+    router = router_with("a1")
+    router.ready("a1", 0.0)
+    assert router.add_callback("cb-1", "support", 5.0, 10.0, attempts=1,
+                               retry_at=40.0) == []
+    assert router.position("cb-1") == 1 and router.next_due() == 40.0
+    assert router.tick(39.0) == []
+    assert offers(router.tick(40.0)) == [("cb-1", "a1", "callback")]
+
+
+def test_added_callback_is_offered_at_once_to_a_ready_agent_and_never_rejected():
+    router = Router([QueueConfig("support", wrapup_s=0.0, join_empty=False, max_wait_s=5.0,
+                                 overflow="voicemail:100")])
+    assert router.add_callback("cb-1", "support", 1.0, 1.0) == []  # nobody logged in
+    assert router.tick(100.0) == [] and router.position("cb-1") == 1
+    router.add_agent("a1", ["support"])
+    assert offers(router.ready("a1", 101.0)) == [("cb-1", "a1", "callback")]
+    with pytest.raises(ValueError, match="already waiting"):
+        router.add_callback("cb-1", "support", 1.0, 102.0)
+    with pytest.raises(ValueError, match="unknown queue"):
+        router.add_callback("cb-2", "billing", 1.0, 102.0)

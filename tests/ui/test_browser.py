@@ -293,3 +293,44 @@ async def test_customer_named_like_a_script_is_shown_as_text_and_edited(console)
             assert dialogs == [] and errors == []
         finally:
             await browser.close()
+
+
+@pytest.mark.browser
+@aio
+async def test_link_hands_a_commands_result_or_error_to_its_callback(console):
+    require_or_skip(chromium_available(), f"Chromium not found at {CHROMIUM}")
+    from playwright.async_api import async_playwright, expect
+
+    console.backend.rejections["ready"] = "Finish your wrap-up first"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(console.base_url + "/")
+            await page.fill('input[name="username"]', "alice")
+            await page.fill('input[name="password"]', "correct horse")
+            await page.click('[data-testid="login-submit"]')
+            await page.wait_for_url("**/agent")
+            await expect(page.get_by_test_id("connection-status")).to_have_text("connected")
+            # A link of its own on the page, as console.js, dial.js and wallboard.js open.
+            replies = await page.evaluate("""async () => {
+                const t = await (await fetch("/api/ws-ticket", {cache: "no-store"})).json();
+                const link = await new Promise((resolve) => {
+                    const l = window.ConsoleLink({wsUrl: t.ws_url, token: t.token,
+                        onMessage: () => {},
+                        onStatus: (s) => { if (s === "connected") { resolve(l); } }});
+                });
+                const ask = (name, args) => new Promise((resolve) => {
+                    link.command(name, args, (error, result) =>
+                        resolve({error: error, result: result === undefined ? "none" : result}));
+                });
+                return [await ask("not_ready", {reason: "lunch"}), await ask("hangup", {}),
+                        await ask("ready", {})];
+            }""")
+            assert replies == [
+                {"error": None, "result": {"state": "not_ready", "reason": "lunch"}},
+                {"error": None, "result": {"hung_up": True}},
+                {"error": "Finish your wrap-up first", "result": "none"},
+            ]
+        finally:
+            await browser.close()

@@ -60,3 +60,16 @@ async def test_client_wrong_password_raises(console):
 async def test_command_before_connect_raises(console):
     with pytest.raises(ConsoleError, match="not connected"):
         await ConsoleClient().command("ready")
+
+
+@aio
+async def test_command_sends_an_argument_called_name(console):
+    client = ConsoleClient()
+    await client.login(console.base_url, "alice", "correct horse")
+    await client.connect()
+    # The fake backend knows no create_customer: it records the command, then refuses.
+    with pytest.raises(CommandRejected, match="unknown command"):
+        await client.command("create_customer", name="Ada Lovelace", company="Analytical")
+    assert console.backend.commands[-1] == (
+        1, "create_customer", {"name": "Ada Lovelace", "company": "Analytical"})
+    await client.close()

@@ -258,8 +258,9 @@ async def test_stopping_the_hub_closes_sockets_and_tells_the_backend(console):
 # ---------------------------------------------------------------- roles
 
 
-async def command(ws, msg_id: int, name: str, **args) -> dict:
-    await ws.send(json.dumps({"type": "command", "id": msg_id, "name": name, "args": args}))
+async def command(ws, msg_id: int, command_name: str, /, **args) -> dict:
+    await ws.send(json.dumps({"type": "command", "id": msg_id, "name": command_name,
+                              "args": args}))
     return await recv(ws)
 
 
