@@ -498,12 +498,7 @@ class CallControl:
         center = self.center
         if call.ended or call.agent_id not in (None, agent_id) and not consulted:
             return
-        pop = center.build_pop(call, ring_at)
-        center.pops[agent_id] = pop
-        sockets = center._push(agent_id, pop)
-        center.counters["screen_pops_sent"] += 1
-        center.bus.publish(ev.ScreenPopSent(agent_id, call.call_id, center.now(), ring_at,
-                                            sockets))
+        center.send_pop(agent_id, center.build_pop(call, ring_at), ring_at)
 
     def on_CallAnswered(self, e: ev.CallAnswered) -> None:
         center = self.center

@@ -346,11 +346,16 @@ class CallCenter:
     def _push_pop(self, agent_id: str, call: LiveCall, ring_at: float) -> None:
         if call.ended or call.answered_at is not None and call.agent_id != agent_id:
             return
-        pop = self.build_pop(call, ring_at)
+        self.send_pop(agent_id, self.build_pop(call, ring_at), ring_at)
+
+    def send_pop(self, agent_id: str, pop: dict, ring_at: float) -> None:
+        """Push a screen-pop to the agent's consoles, keep it for their snapshot, and
+        say so on the bus (every kind of pop: inbound, transferred, callback, outbound)."""
         self.pops[agent_id] = pop
         sockets = self._push(agent_id, pop)
         self.counters["screen_pops_sent"] += 1
-        self.bus.publish(ev.ScreenPopSent(agent_id, call.call_id, self.now(), ring_at, sockets))
+        self.bus.publish(ev.ScreenPopSent(agent_id, pop["call_id"], self.now(), ring_at,
+                                          sockets))
 
     def build_pop(self, call: LiveCall, ring_at: float) -> dict:
         lookup = call.lookup
@@ -358,10 +363,7 @@ class CallCenter:
         customer = _card(cards[0]) if cards else None
         recent = []
         if lookup is not None:
-            recent = [{"arrived_at": c.arrived_at, "agent": c.agent, "queue": c.queue,
-                       "outcome": c.outcome, "disposition": c.disposition, "notes": c.notes,
-                       "direction": c.direction}
-                      for c in lookup.recent_contacts]
+            recent = [recent_contact(c) for c in lookup.recent_contacts]
         start = call.queued_at if call.queued_at is not None else call.arrived_at
         return {
             "type": "pop",
@@ -997,3 +999,10 @@ def _card(card) -> dict:
     return {"id": card.id, "name": card.name, "company": card.company, "tier": card.tier,
             "account_number": card.account_number, "email": card.email,
             "phones": list(card.phones), "notes": card.notes}
+
+
+def recent_contact(c) -> dict:
+    """A past contact as a screen-pop lists it."""
+    return {"arrived_at": c.arrived_at, "agent": c.agent, "queue": c.queue,
+            "outcome": c.outcome, "disposition": c.disposition, "notes": c.notes,
+            "direction": c.direction}

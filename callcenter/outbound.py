@@ -773,12 +773,9 @@ class Outbound:
         card = getattr(placed, "card", None)
         if card is not None:
             cards = [card] + [c for c in cards if c.id != card.id]
-        from callcenter.center import _card
+        from callcenter.center import _card, recent_contact
 
-        recent = [{"arrived_at": c.arrived_at, "agent": c.agent, "queue": c.queue,
-                   "outcome": c.outcome, "disposition": c.disposition, "notes": c.notes,
-                   "direction": c.direction}
-                  for c in (getattr(lookup, "recent_contacts", ()) or ())]
+        recent = [recent_contact(c) for c in (getattr(lookup, "recent_contacts", ()) or ())]
         now = center.now()
         cb = placed.callback
         pop = {
@@ -806,11 +803,7 @@ class Outbound:
                     "by": (getattr(by, "display_name", "") or getattr(by, "username", "")
                            or str(cb.scheduled_by)),
                     "at": cb.due_at, "notes": cb.notes}
-        center.pops[placed.agent_id] = pop
-        sockets = center._push(placed.agent_id, pop)
-        center.counters["screen_pops_sent"] += 1
-        center.bus.publish(ev.ScreenPopSent(placed.agent_id, placed.contact_id, now, now,
-                                            sockets))
+        center.send_pop(placed.agent_id, pop, now)
 
     def _agent_call(self, placed: Placed, state: str) -> None:
         center = self.center

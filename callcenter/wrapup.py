@@ -274,14 +274,14 @@ class WrapUp:
 
     def _show(self, key: str, pop: dict, card, recent) -> dict:
         """Link the contact to ``card`` and push the pop again showing it."""
-        from callcenter.center import _card
+        from callcenter.center import _card, recent_contact
 
         shown = _card(card)
         matches = list(pop.get("matches") or [])
         if not any(m.get("id") == shown["id"] for m in matches):
             matches.append(shown)
         new_pop = {**pop, "customer": shown, "matches": matches, "picked": shown["id"],
-                   "recent_contacts": [_recent(c) for c in recent]}
+                   "recent_contacts": [recent_contact(c) for c in recent]}
         if self.center.pops.get(key) is pop:
             self.center.pops[key] = new_pop
             self.center._push(key, new_pop)
@@ -353,9 +353,3 @@ class WrapUp:
 
         return create()
 
-
-def _recent(c) -> dict[str, Any]:
-    """A past contact as the pop lists it (as ``CallCenter.build_pop``)."""
-    return {"arrived_at": c.arrived_at, "agent": c.agent, "queue": c.queue,
-            "outcome": c.outcome, "disposition": c.disposition, "notes": c.notes,
-            "direction": c.direction}

@@ -116,6 +116,17 @@ class CallCenterHarness:
             await task.deferLater(self.reactor, 0.05, lambda: None)
         raise AssertionError(f"contacts still open: {still_open}")
 
+    async def contact_closed(self, call_id: str, timeout: float = 20.0):
+        """The contact of ``call_id`` once it is closed (fails after ``timeout``)."""
+        waited = 0.0
+        while waited < timeout:
+            contact = await self.service.db.do(Store.contact, call_id)
+            if contact is not None and contact.status == "closed":
+                return contact
+            await task.deferLater(self.reactor, 0.05, lambda: None)
+            waited += 0.05
+        raise AssertionError(f"contact {call_id} still open")
+
     async def stop(self):
         for console in self.consoles:
             await as_deferred(console.client.close())

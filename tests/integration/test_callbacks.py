@@ -88,21 +88,12 @@ async def test_waiting_callers_hear_their_position_and_the_estimated_wait(tmp_pa
         await h.stop()
 
 
-async def wait_closed(h, call_id):
-    for _ in range(400):
-        contact = await h.service.db.do(Store.contact, call_id)
-        if contact is not None and contact.status == "closed":
-            return contact
-        await task.deferLater(reactor, 0.05, lambda: None)
-    raise AssertionError(f"contact {call_id} still open")
-
-
 async def request_callback(h):
     """A caller waits (nobody ready), hears the announcements, presses 1 and confirms."""
     agi = AgiLog(h.simulator.pbx)
     call = h.simulator.place_call(callback_script(patience=20.0))
     await call.ended
-    original = await wait_closed(h, call.linkedid)
+    original = await h.contact_closed(call.linkedid)
     return call, original, agi
 
 
@@ -143,7 +134,7 @@ async def test_callback_requested_then_placed_agent_first_and_logged(tmp_path):
         assert originate["Channel"] == "Local/1001@agents/n"  # the agent first
         assert (originate["Context"], originate["Exten"]) == ("outbound", ADA_E164)
 
-        contact = await wait_closed(h, callback_id)
+        contact = await h.contact_closed(callback_id)
         assert contact.direction == "callback"
         assert contact.parent_call_id == call.linkedid
         assert contact.outcome == "answered"
@@ -174,7 +165,7 @@ async def test_customer_busy_then_answers_on_the_retry(tmp_path):
         assert h.center.router.waiting[callback_id].attempts == 1
         phone.busy = False
         phone.answer_after, phone.talk_seconds = 0.2, 0.4
-        contact = await wait_closed(h, callback_id)
+        contact = await h.contact_closed(callback_id)
         assert phone.rung == 2
         assert contact.outcome == "answered" and contact.direction == "callback"
         assert [p["attempt"] for p in callback_pops(console)] == [1, 2]
@@ -193,7 +184,7 @@ async def test_every_attempt_fails_and_the_callback_is_given_up(tmp_path):
         await as_deferred(console.client.command("ready"))
         await until(reactor, lambda: len(callback_pops(console)) == 2, what="two attempts")
         callback_id = callback_pops(console)[0]["call_id"]
-        contact = await wait_closed(h, callback_id)
+        contact = await h.contact_closed(callback_id)
         assert contact.outcome == "callback_failed"
         assert contact.answered_at is None
         assert phone.rung == 2
@@ -264,7 +255,7 @@ async def test_callback_requested_before_a_restart_is_placed_by_the_new_server(t
         assert (pop["call_id"], pop["parent_call_id"], pop["scheduled"]) == (
             row.call_id, call.linkedid, None)
         assert pop["customer"]["name"] == "Ada Lovelace"
-        contact = await wait_closed(h, row.call_id)
+        contact = await h.contact_closed(row.call_id)
         assert (contact.direction, contact.outcome, phone.rung) == ("callback", "answered", 1)
         done = await h.service.db.do(Store.callback, row.call_id)
         assert (done.status, done.last_result) == ("done", "ANSWER")
@@ -300,7 +291,7 @@ async def test_callback_dialling_when_the_server_stopped_is_retried_after_restar
         phone = h.simulator.set_customer_phone(ADA_E164, answer_after=0.2, talk_seconds=0.5)
         console = await h.console("agent1")
         await as_deferred(console.client.command("ready"))
-        contact = await wait_closed(h, row.call_id)
+        contact = await h.contact_closed(row.call_id)
         assert (contact.outcome, phone.rung) == ("answered", 1)
         assert [p["attempt"] for p in callback_pops(console)] == [2]
         done = await h.service.db.do(Store.callback, row.call_id)
@@ -322,7 +313,7 @@ async def test_callback_scheduled_at_wrapup_is_placed_when_due(tmp_path):
         call = h.simulator.place_call(CallerScript(number=ADA, digits={0: "2"},
                                                    talk_hangup_after=0.3))
         await call.ended
-        await wait_closed(h, call.linkedid)
+        await h.contact_closed(call.linkedid)
         center = h.center
         # Saved with a callback in a minute, then again with one in 2 s: it replaces it.
         first = await as_deferred(console.client.command(
@@ -352,7 +343,7 @@ async def test_callback_scheduled_at_wrapup_is_placed_when_due(tmp_path):
         assert pop["scheduled"] == {"by": "Agent 1", "at": row.due_at,
                                     "notes": "call back about the invoice"}
         assert pop["customer"]["name"] == "Ada Lovelace"
-        contact = await wait_closed(h, row.call_id)
+        contact = await h.contact_closed(row.call_id)
         assert (contact.direction, contact.parent_call_id, contact.outcome) == (
             "callback", call.linkedid, "answered")
         assert phone.rung == 1

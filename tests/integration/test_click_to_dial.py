@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, task
+from twisted.internet import reactor
 
 from callcenter.simulator import PhoneBehaviour
 from crm_store.store import Store
 from tests.integration.harness import CallCenterHarness, as_deferred, until
 
 ADA_E164 = "+15551234567"
-
-
-async def wait_closed(h, call_id):
-    for _ in range(400):
-        contact = await h.service.db.do(Store.contact, call_id)
-        if contact is not None and contact.status == "closed":
-            return contact
-        await task.deferLater(reactor, 0.05, lambda: None)
-    raise AssertionError(f"contact {call_id} still open")
 
 
 @pytest_twisted.ensureDeferred
@@ -47,7 +38,7 @@ async def test_click_to_dial_logs_an_outbound_contact_pops_and_wraps_up(tmp_path
         originate = h.simulator.originates[-1]
         assert originate["Channel"] == "Local/1001@agents/n"
         assert (originate["Context"], originate["Exten"]) == ("outbound", ADA_E164)
-        contact = await wait_closed(h, call_id)
+        contact = await h.contact_closed(call_id)
         assert phone.rung == 1
         assert contact.direction == "outbound"
         assert contact.outcome == "answered"
@@ -73,7 +64,7 @@ async def test_customer_busy_ends_the_outbound_call_as_unanswered(tmp_path):
         h.simulator.set_customer_phone("+12125550199", busy=True)
         console = await h.console("agent1")
         reply = await as_deferred(console.client.command("dial", number="2125550199"))
-        contact = await wait_closed(h, reply["call_id"])
+        contact = await h.contact_closed(reply["call_id"])
         assert contact.outcome == "unanswered" and contact.direction == "outbound"
         assert contact.customer_id is None
         await until(reactor, lambda: h.center.router.agent("1").state.value == "ready",
