@@ -1571,14 +1571,29 @@ class Pbx:
         self.set_var(caller, "DIALSTATUS", "ANSWER")
         self.dial_event("DialEnd", caller, one, DialStatus="ANSWER")
         self._run_hooks(caller.on_answered)
+        return await self._talk_to_outside(caller, one, two, phone.talk_seconds)
+
+    async def _talk_to_outside(self, caller: Channel, one: Channel, two: Channel,
+                               talk_seconds: float | None, *, peers: bool = False,
+                               on_answer: Callable[[], None] | None = None) -> str:
+        """The answered far end of an outside ``Dial()`` (``one``/``two``, its Local
+        pair) talks with ``caller`` until either hangs up or ``talk_seconds`` pass.
+        ``peers``: the dialplan sets ``BRIDGEPEER`` on both (``[outbound]``)."""
         bridge = self.new_bridge()
         self.enter_bridge(bridge, one)
         self.enter_bridge(bridge, caller)
+        if peers:
+            self.set_var(one, "BRIDGEPEER", caller.name)
+            self.set_var(caller, "BRIDGEPEER", one.name)
         talk_timer = None
-        if phone.talk_seconds is not None:
-            talk_timer = self.later(phone.talk_seconds, self.request_hangup, two, 16)
+        if talk_seconds is not None:
+            talk_timer = self.later(talk_seconds, self.request_hangup, two, 16)
+        if on_answer is not None:
+            on_answer()
         reason, who, _ = await self.wait([caller, one], None)
         self.cancel(talk_timer)
+        if peers:
+            self.clear_bridgepeers(bridge)
         if caller.bridge is not None:
             self.leave_bridge(caller)
         if one.bridge is not None:
@@ -1836,28 +1851,8 @@ class Pbx:
         self.new_state(one, 6)
         self.set_var(caller, "DIALSTATUS", "ANSWER")
         self.dial_event("DialEnd", caller, one, DialStatus="ANSWER")
-        bridge = self.new_bridge()
-        self.enter_bridge(bridge, one)
-        self.enter_bridge(bridge, caller)
-        self.set_var(one, "BRIDGEPEER", caller.name)
-        self.set_var(caller, "BRIDGEPEER", one.name)
-        talk_timer = None
-        if phone.talk_seconds is not None:
-            talk_timer = self.later(phone.talk_seconds, self.request_hangup, two, 16)
-        if on_answer is not None:
-            on_answer()
-        reason, who, _ = await self.wait([caller, one], None)
-        self.cancel(talk_timer)
-        self.clear_bridgepeers(bridge)
-        if caller.bridge is not None:
-            self.leave_bridge(caller)
-        if one.bridge is not None:
-            self.leave_bridge(one)
-        self.destroy_bridge(bridge)
-        one.runner = False
-        if one.alive:
-            self.release(one, one.cause if who is one else 16)
-        return "ANSWER"
+        return await self._talk_to_outside(caller, one, two, phone.talk_seconds, peers=True,
+                                           on_answer=on_answer)
 
     async def _run_originate_phone(self, parsed, num, name, variables, context, exten,
                                    application, data, timeout, answer, channel_id="") -> None:
