@@ -266,15 +266,21 @@ class CallControl:
             raise CommandRejected("the call is not on hold")
         leg.resume_pending = True  # the caller's FastAGI session bridges back
 
+    def _directory(self, key: str) -> tuple[dict[str, str], str]:
+        """Transfer targets: every agent's username -> extension, and ``key``'s own
+        username (an agent cannot transfer to themselves)."""
+        records = self.center.agents
+        agents = {getattr(r, "username", ""): getattr(r, "extension", "")
+                  for r in records.values() if getattr(r, "role", "agent") == "agent"}
+        return agents, getattr(records.get(key), "username", "")
+
     def cmd_transfer(self, key: str, args: dict, now: float) -> defer.Deferred:
         from agent_ui.backend import CommandRejected
         from callcenter.ami.actions import blind_transfer
 
         leg = self._leg(key)
         center = self.center
-        agents = {getattr(r, "username", ""): getattr(r, "extension", "")
-                  for r in center.agents.values() if getattr(r, "role", "agent") == "agent"}
-        own = getattr(center.agents.get(key), "username", "")
+        agents, own = self._directory(key)
         try:
             dest = transfer_destination(args.get("to"), args.get("target"), agents=agents,
                                         queues=center.router.queues,
@@ -353,9 +359,7 @@ class CallControl:
 
         leg = self._leg(key)
         center = self.center
-        agents = {getattr(r, "username", ""): getattr(r, "extension", "")
-                  for r in center.agents.values() if getattr(r, "role", "agent") == "agent"}
-        own = getattr(center.agents.get(key), "username", "")
+        agents, own = self._directory(key)
         try:
             dest = consult_destination(args.get("to"), args.get("target"), agents=agents,
                                        outbound_context=_outbound_context(center),
